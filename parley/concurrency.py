@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Coroutine, Sequence
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 
-async def gather_bounded(coros: Sequence[Awaitable[T]], limit: int) -> list[T]:
+async def gather_bounded[T](coros: Sequence[Awaitable[T]], limit: int) -> list[T]:
     """Await ``coros`` with at most ``limit`` in flight; results keep the input order."""
     semaphore = asyncio.Semaphore(max(1, limit))
 
@@ -21,7 +19,7 @@ async def gather_bounded(coros: Sequence[Awaitable[T]], limit: int) -> list[T]:
     return list(await asyncio.gather(*(one(c) for c in coros)))
 
 
-def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+def run_sync[T](coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to completion from sync code.
 
     Works inside a running event loop too (Jupyter, Solara) by running the coroutine on a

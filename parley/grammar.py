@@ -101,12 +101,16 @@ def validate_action(action: Action, view: TableView) -> Action:
     if kind == ActionKind.CONCEDE:
         anchor = median_of_others(view)
         own = view.positions.get(view.me)
-        if anchor is not None and own is not None:
-            if abs(action.value - anchor) >= abs(own - anchor) - 1e-9:  # type: ignore[operator]
-                raise InvalidAction(
-                    f"concede to {action.value:g} does not move toward the others "
-                    f"(your position {own:g}, their median {anchor:g})"
-                )
+        value = float(action.value)  # type: ignore[arg-type]
+        if (
+            anchor is not None
+            and own is not None
+            and abs(value - anchor) >= abs(own - anchor) - 1e-9
+        ):
+            raise InvalidAction(
+                f"concede to {value:g} does not move toward the others "
+                f"(your position {own:g}, their median {anchor:g})"
+            )
     if kind == ActionKind.SUPPORT:
         if not action.target:
             raise InvalidAction("'support' needs a 'target' party id")
@@ -162,14 +166,13 @@ def parse_action(data: Mapping[str, Any] | str) -> Action:
         raise InvalidAction(f"missing 'action' (one of: {', '.join(ACTION_KINDS)})")
     if str(kind).strip().lower() not in ACTION_KINDS:
         raise InvalidAction(f"unknown action '{kind}' (one of: {', '.join(ACTION_KINDS)})")
-    fields = {
-        "kind": str(kind).strip().lower(),
-        "value": _as_number(obj.get("value")),
-        "target": obj.get("target") or None,
-        "message": str(obj.get("message") or ""),
-    }
     try:
-        return Action(**fields)
+        return Action(
+            kind=ActionKind(str(kind).strip().lower()),
+            value=_as_number(obj.get("value")),
+            target=obj.get("target") or None,
+            message=str(obj.get("message") or ""),
+        )
     except ValidationError as err:
         first = err.errors()[0]
         raise InvalidAction(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None

@@ -10,15 +10,19 @@ from parley.model.model import NegotiationModel
 def header(model: NegotiationModel) -> str:
     s, issue = model.spec, model.spec.issue
     policy = model.params["policy"]
-    who = f"{policy}" + (f" ({model.params['backend']}: {model.params['model']})" if policy == "llm" else "")
-    return "\n".join([
-        f"{s.title}",
-        f"  scenario {s.name} · policy {who} · condition {model.condition} · "
-        f"turn order {model.turn_order} · seed {model.params.get('rng')}",
-        f"  issue: {issue.name} ({issue.unit}), range {issue.min:g}–{issue.max:g}, "
-        f"status quo {issue.status_quo:g}, deadline {model.max_rounds} rounds",
-        f"  authority: {s.authority.name} (rule: {s.authority.rule})",
-    ])
+    who = f"{policy}" + (
+        f" ({model.params['backend']}: {model.params['model']})" if policy == "llm" else ""
+    )
+    return "\n".join(
+        [
+            f"{s.title}",
+            f"  scenario {s.name} · policy {who} · condition {model.condition} · "
+            f"turn order {model.turn_order} · seed {model.params.get('rng')}",
+            f"  issue: {issue.name} ({issue.unit}), range {issue.min:g}–{issue.max:g}, "
+            f"status quo {issue.status_quo:g}, deadline {model.max_rounds} rounds",
+            f"  authority: {s.authority.name} (rule: {s.authority.rule})",
+        ]
+    )
 
 
 def round_text(model: NegotiationModel, round_no: int | None = None, private: bool = False) -> str:
@@ -30,24 +34,37 @@ def round_text(model: NegotiationModel, round_no: int | None = None, private: bo
     lines = [f"Round {round_no}"]
     for mv in moves:
         flag = "" if mv.valid else "  [invalid → hold]"
-        lines.append(f"  {mv.party:<{width}}  {mv.action.describe():<18} → {mv.position_after:g}{flag}")
+        lines.append(
+            f"  {mv.party:<{width}}  {mv.action.describe():<18} → {mv.position_after:g}{flag}"
+        )
         if mv.action.message:
-            lines.append(textwrap.indent(textwrap.fill(f'"{mv.action.message}"', 88), " " * (width + 4)))
+            lines.append(
+                textwrap.indent(textwrap.fill(f'"{mv.action.message}"', 88), " " * (width + 4))
+            )
         decision = model.decisions.get(mv.party)
         if private and decision is not None and decision.private_state and round_no == model.round:
-            lines.append(textwrap.indent(textwrap.fill(f"(private) {decision.private_state}", 88),
-                                         " " * (width + 4)))
+            lines.append(
+                textwrap.indent(
+                    textwrap.fill(f"(private) {decision.private_state}", 88), " " * (width + 4)
+                )
+            )
     if round_no == model.round:
         groups = " ".join("{" + ", ".join(c) + "}" for c in model.coalitions)
         standing = "none" if model.standing is None else f"{model.standing:g} {unit}"
-        lines.append(f"  table: standing {standing} (backed by {', '.join(model.backers)}) · "
-                     f"spread {model.spreads[-1]:g} · coalitions {groups}")
+        lines.append(
+            f"  table: standing {standing} (backed by {', '.join(model.backers)}) · "
+            f"spread {model.spreads[-1]:g} · coalitions {groups}"
+        )
         if model.ruling is not None:
             r = model.ruling
-            lines.append(f"  ⚖ authority intervenes ({r.trigger}): {r.body} imposes {r.value:g} {unit}. "
-                         f"{r.rationale}")
+            lines.append(
+                f"  ⚖ authority intervenes ({r.trigger}): {r.body} imposes {r.value:g} {unit}. "
+                f"{r.rationale}"
+            )
             if r.fallback:
-                lines.append(f"    (LLM ruling rejected: {r.fallback}; the scenario's rule applied)")
+                lines.append(
+                    f"    (LLM ruling rejected: {r.fallback}; the scenario's rule applied)"
+                )
     return "\n".join(lines)
 
 
@@ -57,6 +74,13 @@ def outcome_text(model: NegotiationModel) -> str:
         return f"No outcome yet after {model.round} rounds."
     if out.kind == "stopped":
         return f"Run stopped after {out.round} rounds: {out.reason}"
-    label = "Compromise" if out.kind == "compromise" else f"Authority decision ({out.trigger}, {out.body})"
+    label = (
+        "Compromise"
+        if out.kind == "compromise"
+        else f"Authority decision ({out.trigger}, {out.body})"
+    )
     utilities = ", ".join(f"{p} {u:+.2f}" for p, u in model.utilities().items())
-    return f"Outcome: {label} at {out.value:g} {unit} after {out.round} rounds.\nUtilities: {utilities}"
+    return (
+        f"Outcome: {label} at {out.value:g} {unit} after {out.round} rounds.\n"
+        f"Utilities: {utilities}"
+    )

@@ -26,16 +26,31 @@ def rule_based_ruling(scenario: Scenario, trigger: str, rng) -> Ruling:
     auth = scenario.authority
     match auth.rule:
         case "status_quo":
-            return Ruling(scenario.issue.status_quo, auth.name, auth.rule, trigger,
-                          "The authority keeps the status quo.")
+            return Ruling(
+                scenario.issue.status_quo,
+                auth.name,
+                auth.rule,
+                trigger,
+                "The authority keeps the status quo.",
+            )
         case "preference":
-            return Ruling(float(auth.preference), auth.name, auth.rule, trigger,  # type: ignore[arg-type]
-                          "The authority imposes its own preferred value.")
+            return Ruling(
+                float(auth.preference),  # type: ignore[arg-type]  # required by the schema
+                auth.name,
+                auth.rule,
+                trigger,
+                "The authority imposes its own preferred value.",
+            )
         case "ambiguous":
             weights = [b.probability for b in auth.bodies]
             body = rng.choices(auth.bodies, weights=weights, k=1)[0]
-            return Ruling(body.value, body.name, auth.rule, trigger,
-                          f"{body.name} asserts jurisdiction and rules.")
+            return Ruling(
+                body.value,
+                body.name,
+                auth.rule,
+                trigger,
+                f"{body.name} asserts jurisdiction and rules.",
+            )
         case _:
             raise ValueError(f"unknown authority rule {auth.rule!r}")
 

@@ -33,7 +33,9 @@ def build_policies(
     check_choice("condition", condition, CONDITIONS)
     check_choice("authority", params.get("authority", "rule"), AUTHORITIES)
     if not isinstance(policy, str):
-        make = policy if callable(policy) and not isinstance(policy, Policy) else (lambda _p: policy)
+        make = (
+            policy if callable(policy) and not isinstance(policy, Policy) else (lambda _p: policy)
+        )
         return {p.id: make(p) for p in scenario.parties}, llm
     check_choice("policy", policy, POLICIES)
     match policy:

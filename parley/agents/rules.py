@@ -88,20 +88,27 @@ class HeuristicPolicy(RulePolicy):
             opening = snap(obs, party.ideal + rng.gauss(0, p.noise) * obs.span)
             return Action(kind=ActionKind.PROPOSE, value=opening, message="Our opening position.")
         standing = obs.standing
-        close = standing is not None and abs(standing - obs.position) <= p.accept_distance * obs.span
+        close = (
+            standing is not None and abs(standing - obs.position) <= p.accept_distance * obs.span
+        )
         if close and party.acceptable(standing) and standing != obs.position:  # type: ignore[arg-type]
             return Action(kind=ActionKind.ACCEPT, message="We can live with that.")
         stalled = obs.round > obs.max_rounds // 2
         r = rng.random()
         escalate = p.escalate_probability * (2 if stalled else 1)
         if r < escalate:
-            return Action(kind=ActionKind.ESCALATE, message="We are getting nowhere; let the authority decide.")
+            return Action(
+                kind=ActionKind.ESCALATE,
+                message="We are getting nowhere; let the authority decide.",
+            )
         r -= escalate
         if r < p.hold_probability:
             return Action(kind=ActionKind.HOLD, message="We stand where we are for now.")
         r -= p.hold_probability
         if r < p.support_probability and (ally := self._ally(obs)) is not None:
-            return Action(kind=ActionKind.SUPPORT, target=ally, message=f"We back {ally}'s position.")
+            return Action(
+                kind=ActionKind.SUPPORT, target=ally, message=f"We back {ally}'s position."
+            )
         share = min(1.0, max(0.05, p.concession_rate + rng.gauss(0, p.noise * 5)))
         direction = 1.0 if anchor > obs.position else -1.0
         limit = zone_edge(obs, direction, p.stretch if stalled else 0.0)
@@ -134,15 +141,24 @@ class SolverPolicy(RulePolicy):
         anchor = median_of_others(obs.table_view())
         expected = obs.standing if obs.standing is not None else anchor
         authority = party.expected_authority_utility(span)
-        if expected is not None and authority > party.utility(expected, span, imposed=False) + self.params.margin:
+        if (
+            expected is not None
+            and authority > party.utility(expected, span, imposed=False) + self.params.margin
+        ):
             return Action(
                 kind=ActionKind.ESCALATE,
                 message="The authority will see this our way; we ask it to decide.",
             )
-        if obs.standing is not None and party.acceptable(obs.standing) and obs.standing != obs.position:
+        if (
+            obs.standing is not None
+            and party.acceptable(obs.standing)
+            and obs.standing != obs.position
+        ):
             return Action(kind=ActionKind.ACCEPT, message="Acceptable.")
         if anchor is None:
-            return Action(kind=ActionKind.PROPOSE, value=snap(obs, party.ideal), message="Our position.")
+            return Action(
+                kind=ActionKind.PROPOSE, value=snap(obs, party.ideal), message="Our position."
+            )
         # Concede only as far as needed: to the nearest acceptable point toward the others.
         direction = 1.0 if anchor > obs.position else -1.0
         value = concession_toward(obs, anchor, 1.0, zone_edge(obs, direction))

@@ -37,51 +37,115 @@ def positive_float(text: str) -> float:
 
 def add_model_options(p: argparse.ArgumentParser, *, sweep: bool = False) -> None:
     """The NegotiationModel's parameters as flags (lists of values when ``sweep``)."""
-    many = {"nargs": "+"} if sweep else {}
+    many: dict[str, Any] = {"nargs": "+"} if sweep else {}
     g = p.add_argument_group("negotiation")
-    g.add_argument("--scenario", default=None if sweep else "grid_curtailment", **many,
-                   help="built-in scenario name or path to a scenario YAML file "
-                   "(see `parley scenarios`)")
-    g.add_argument("--policy", default=None if sweep else DEFAULT_POLICY, **many,
-                   choices=POLICIES,
-                   help="who decides: the LLM, the rule-based 'heuristic' sampler, or the "
-                   "rule-based 'solver' (default: %(default)s)")
-    g.add_argument("--condition", default=None if sweep else "none", choices=CONDITIONS, **many,
-                   help="reflection condition of LLM negotiators (default: %(default)s)")
-    g.add_argument("--turn-order", default="simultaneous", choices=TURN_ORDERS,
-                   help="all decide on one observation, or one after another (default: %(default)s)")
-    g.add_argument("--max-rounds", type=positive_int, default=None,
-                   help="deadline in rounds (default: the scenario's)")
-    g.add_argument("--authority", default="rule", choices=AUTHORITIES,
-                   help="'rule': the scenario's authority rule; 'llm': an LLM writes the ruling "
-                   "(default: %(default)s)")
+    g.add_argument(
+        "--scenario",
+        default=None if sweep else "grid_curtailment",
+        **many,
+        help="built-in scenario name or path to a scenario YAML file (see `parley scenarios`)",
+    )
+    g.add_argument(
+        "--policy",
+        default=None if sweep else DEFAULT_POLICY,
+        **many,
+        choices=POLICIES,
+        help="who decides: the LLM, the rule-based 'heuristic' sampler, or the "
+        "rule-based 'solver' (default: %(default)s)",
+    )
+    g.add_argument(
+        "--condition",
+        default=None if sweep else "none",
+        choices=CONDITIONS,
+        **many,
+        help="reflection condition of LLM negotiators (default: %(default)s)",
+    )
+    g.add_argument(
+        "--turn-order",
+        default="simultaneous",
+        choices=TURN_ORDERS,
+        help="all decide on one observation, or one after another (default: %(default)s)",
+    )
+    g.add_argument(
+        "--max-rounds",
+        type=positive_int,
+        default=None,
+        help="deadline in rounds (default: the scenario's)",
+    )
+    g.add_argument(
+        "--authority",
+        default="rule",
+        choices=AUTHORITIES,
+        help="'rule': the scenario's authority rule; 'llm': an LLM writes the ruling "
+        "(default: %(default)s)",
+    )
     g = p.add_argument_group("LLM")
-    g.add_argument("--backend", default="embedded", choices=BACKENDS,
-                   help="'embedded': the offline llama.cpp model shipped on PyPI; 'openai': "
-                   "any OpenAI-compatible server (default: %(default)s)")
-    g.add_argument("--model", default=None, **many,
-                   help="model name: qwen2.5-0.5b (default) or qwen2.5-1.5b for the embedded "
-                   "backend; the server's model id for --backend openai")
-    g.add_argument("--base-url", default=None,
-                   help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 "
-                   "(default: the openai client's)")
-    g.add_argument("--api-key-env", default="OPENAI_API_KEY",
-                   help="name of the environment variable that holds the API key "
-                   "(default: %(default)s; the key itself is never written anywhere)")
-    g.add_argument("--temperature", type=float, default=0.8,
-                   help="sampling temperature (default: %(default)s)")
-    g.add_argument("--max-concurrency", type=positive_int, default=5,
-                   help="LLM calls in flight at once in a simultaneous round (default: %(default)s)")
-    g.add_argument("--timeout", type=positive_float, default=60.0,
-                   help="seconds before one LLM request times out (default: %(default)s)")
-    g.add_argument("--max-retries", type=int, default=2, choices=range(0, 6), metavar="{0..5}",
-                   help="retries of a failed request: 429, 5xx, timeouts (default: %(default)s)")
-    g.add_argument("--cache", default="off", choices=CACHE_MODES,
-                   help="record/replay cache of LLM calls (default: %(default)s)")
-    g.add_argument("--cache-path", default=None,
-                   help="SQLite file of the cache (default: .parley/cache.sqlite)")
-    g.add_argument("--max-tokens-total", type=positive_int, default=None,
-                   help="stop a run cleanly once it has used this many tokens")
+    g.add_argument(
+        "--backend",
+        default="embedded",
+        choices=BACKENDS,
+        help="'embedded': the offline llama.cpp model shipped on PyPI; 'openai': "
+        "any OpenAI-compatible server (default: %(default)s)",
+    )
+    g.add_argument(
+        "--model",
+        default=None,
+        **many,
+        help="model name: qwen2.5-0.5b (default) or qwen2.5-1.5b for the embedded "
+        "backend; the server's model id for --backend openai",
+    )
+    g.add_argument(
+        "--base-url",
+        default=None,
+        help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 "
+        "(default: the openai client's)",
+    )
+    g.add_argument(
+        "--api-key-env",
+        default="OPENAI_API_KEY",
+        help="name of the environment variable that holds the API key "
+        "(default: %(default)s; the key itself is never written anywhere)",
+    )
+    g.add_argument(
+        "--temperature", type=float, default=0.8, help="sampling temperature (default: %(default)s)"
+    )
+    g.add_argument(
+        "--max-concurrency",
+        type=positive_int,
+        default=5,
+        help="LLM calls in flight at once in a simultaneous round (default: %(default)s)",
+    )
+    g.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=60.0,
+        help="seconds before one LLM request times out (default: %(default)s)",
+    )
+    g.add_argument(
+        "--max-retries",
+        type=int,
+        default=2,
+        choices=range(0, 6),
+        metavar="{0..5}",
+        help="retries of a failed request: 429, 5xx, timeouts (default: %(default)s)",
+    )
+    g.add_argument(
+        "--cache",
+        default="off",
+        choices=CACHE_MODES,
+        help="record/replay cache of LLM calls (default: %(default)s)",
+    )
+    g.add_argument(
+        "--cache-path",
+        default=None,
+        help="SQLite file of the cache (default: .parley/cache.sqlite)",
+    )
+    g.add_argument(
+        "--max-tokens-total",
+        type=positive_int,
+        default=None,
+        help="stop a run cleanly once it has used this many tokens",
+    )
 
 
 def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:

@@ -6,8 +6,8 @@ import argparse
 import sys
 
 from parley.cli import UserError
-from parley.cli.options import add_model_options, model_kwargs, seed_int
 from parley.cli.errors import user_errors
+from parley.cli.options import add_model_options, model_kwargs, seed_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,12 +19,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         "it runs the embedded offline LLM on grid_curtailment.",
     )
     add_model_options(p)
-    p.add_argument("--seed", type=seed_int, default=0, help="seed of the run (default: %(default)s)")
-    p.add_argument("--out", metavar="DIR", default=None,
-                   help="write the DataCollector frames, moves and calls as Parquet plus a "
-                   "manifest.json into DIR")
-    p.add_argument("--private", action="store_true",
-                   help="also print each negotiator's private ledger/memo/reasoning")
+    p.add_argument(
+        "--seed", type=seed_int, default=0, help="seed of the run (default: %(default)s)"
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="write the DataCollector frames, moves and calls as Parquet plus a "
+        "manifest.json into DIR",
+    )
+    p.add_argument(
+        "--private",
+        action="store_true",
+        help="also print each negotiator's private ledger/memo/reasoning",
+    )
     p.add_argument("--quiet", action="store_true", help="print only the outcome")
     p.set_defaults(func=run)
 
@@ -49,8 +58,10 @@ def run(args: argparse.Namespace) -> int:
         if args.out:
             manifest = build_manifest("run", {**kwargs, "rng": args.seed})
             path = write_results(args.out, run_frames(model), manifest)
-            print(f"Wrote {path}/ (runs, rounds, agents, moves, calls .parquet + manifest.json)",
-                  file=sys.stderr)
+            print(
+                f"Wrote {path}/ (runs, rounds, agents, moves, calls .parquet + manifest.json)",
+                file=sys.stderr,
+            )
     return 0
 
 

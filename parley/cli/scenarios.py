@@ -26,7 +26,8 @@ def run(args: argparse.Namespace) -> int:
                 s = load_scenario(path)
             except ScenarioError as err:
                 raise UserError(str(err)) from None
-            print(f"ok  {path}: {s.name} ({len(s.parties)} parties, authority rule {s.authority.rule})")
+            rule = s.authority.rule
+            print(f"ok  {path}: {s.name} ({len(s.parties)} parties, authority rule {rule})")
         return 0
     names = builtin_names()
     width = max(map(len, names))

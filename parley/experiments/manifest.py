@@ -9,8 +9,18 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-_PACKAGES = ("parley", "mesa", "numpy", "pandas", "pyarrow", "networkx", "pydantic", "openai",
-             "llama_cpp_python", "solara")
+_PACKAGES = (
+    "parley",
+    "mesa",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "networkx",
+    "pydantic",
+    "openai",
+    "llama_cpp_python",
+    "solara",
+)
 
 
 def versions() -> dict[str, str | None]:
@@ -28,10 +38,19 @@ def git_revision() -> str | None:
     """The git revision of the parley checkout, with ``-dirty`` if it has local changes."""
     root = Path(__file__).resolve().parents[2]
     try:
-        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        rev = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return rev + ("-dirty" if dirty else "")

@@ -43,7 +43,9 @@ def write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, default=str) + "\n").encode())
 
 
-def write_results(out_dir: str | Path, frames: Mapping[str, pd.DataFrame], manifest: dict[str, Any]) -> Path:
+def write_results(
+    out_dir: str | Path, frames: Mapping[str, pd.DataFrame], manifest: dict[str, Any]
+) -> Path:
     """Write ``frames`` as ``<name>.parquet`` and the manifest into ``out_dir``."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():

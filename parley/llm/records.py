@@ -55,11 +55,19 @@ def call_record(
     """
     if completion is None:
         return empty_call_record(
-            purpose=purpose, model=model, backend=backend, valid=False, repair=repair,
+            purpose=purpose,
+            model=model,
+            backend=backend,
+            valid=False,
+            repair=repair,
             error=error or (str(failure) if failure else None),
             fault=failure.fault if failure else None,
-            retries=failure.retries if failure else 0, cached=False,
-            prompt_tokens=0, completion_tokens=0, reasoning_tokens=0, total_tokens=0,
+            retries=failure.retries if failure else 0,
+            cached=False,
+            prompt_tokens=0,
+            completion_tokens=0,
+            reasoning_tokens=0,
+            total_tokens=0,
         )
     u = completion.usage
     return empty_call_record(

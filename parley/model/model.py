@@ -90,7 +90,9 @@ class NegotiationModel(mesa.Model):
     ) -> None:
         super().__init__(rng=rng)
         if turn_order not in TURN_ORDERS:
-            raise ValueError(f"unknown turn_order '{turn_order}' (one of: {', '.join(TURN_ORDERS)})")
+            raise ValueError(
+                f"unknown turn_order '{turn_order}' (one of: {', '.join(TURN_ORDERS)})"
+            )
         if max_rounds is not None and max_rounds < 1:
             raise ValueError(f"max_rounds must be at least 1, got {max_rounds}")
         if max_concurrency < 1:

@@ -36,9 +36,9 @@ def authority_trigger(
     if escalations >= protocol.escalation_quorum:
         return "escalation"
     p = protocol.patience
-    if round_no >= p and len(spreads) > p:
-        if spreads[-1 - p] - spreads[-1] < protocol.progress_epsilon * span:
-            return "deadlock"
+    stalled = len(spreads) > p and spreads[-1 - p] - spreads[-1] < protocol.progress_epsilon * span
+    if round_no >= p and stalled:
+        return "deadlock"
     if round_no >= max_rounds:
         return "deadline"
     return None

@@ -46,7 +46,9 @@ class Issue(_Strict):
         if self.max <= self.min:
             raise FieldError("max", f"must be greater than min ({self.min:g})")
         if not self.min <= self.status_quo <= self.max:
-            raise FieldError("status_quo", f"{self.status_quo:g} is outside [{self.min:g}, {self.max:g}]")
+            raise FieldError(
+                "status_quo", f"{self.status_quo:g} is outside [{self.min:g}, {self.max:g}]"
+            )
         if self.step > self.max - self.min:
             raise FieldError("step", "is larger than the whole range")
         return self
@@ -175,10 +177,15 @@ class Scenario(_Strict):
                     raise FieldError(f"{where}.{name}", f"{v:g} is outside [{lo:g}, {hi:g}]")
             total = sum(b.probability for b in p.authority_belief)
             if abs(total - 1) > _PROB_TOL:
-                raise FieldError(f"{where}.authority_belief", f"probabilities sum to {total:g}, not 1")
+                raise FieldError(
+                    f"{where}.authority_belief", f"probabilities sum to {total:g}, not 1"
+                )
             for j, b in enumerate(p.authority_belief):
                 if not lo <= b.value <= hi:
-                    raise FieldError(f"{where}.authority_belief[{j}].value", f"{b.value:g} is outside [{lo:g}, {hi:g}]")
+                    raise FieldError(
+                        f"{where}.authority_belief[{j}].value",
+                        f"{b.value:g} is outside [{lo:g}, {hi:g}]",
+                    )
         if self.protocol.escalation_quorum > len(self.parties):
             raise FieldError(
                 "protocol.escalation_quorum",
@@ -186,10 +193,14 @@ class Scenario(_Strict):
             )
         a = self.authority
         if a.preference is not None and not lo <= a.preference <= hi:
-            raise FieldError("authority.preference", f"{a.preference:g} is outside [{lo:g}, {hi:g}]")
-        for j, b in enumerate(a.bodies):
-            if not lo <= b.value <= hi:
-                raise FieldError(f"authority.bodies[{j}].value", f"{b.value:g} is outside [{lo:g}, {hi:g}]")
+            raise FieldError(
+                "authority.preference", f"{a.preference:g} is outside [{lo:g}, {hi:g}]"
+            )
+        for j, body in enumerate(a.bodies):
+            if not lo <= body.value <= hi:
+                raise FieldError(
+                    f"authority.bodies[{j}].value", f"{body.value:g} is outside [{lo:g}, {hi:g}]"
+                )
         return self
 
     @property
