@@ -1,0 +1,168 @@
+"""The embedded offline backend: a small instruct model run in-process by llama.cpp.
+
+Constructing an :class:`EmbeddedLLM` is cheap (the Solara app and ``batch_run`` rebuild
+models freely); the weights are joined, verified and loaded on the first call, once per
+process per model configuration. llama.cpp is not re-entrant, so calls on one loaded model
+are serialized by a lock; :meth:`EmbeddedLLM.acomplete` runs the blocking call in a worker
+thread so the event loop stays free.
+
+llama-cpp-python reuses the KV cache for the longest common token prefix with the previous
+call. Prompts put what all negotiators of a round share first, so most of a prompt is
+processed once per round; nothing here resets the cache between calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from parley.llm.interface import CapabilityError, Completion, LLMError, Request, Usage
+from parley.llm.weights import DEFAULT_MODEL, get_model, prepare
+
+DEFAULT_N_CTX = 4096  # history is windowed: prompts stay ~0.4-1.5k tokens, plus the output budget
+SCHEMA_MIN_TOKENS = 192  # a JSON reply cut by max_tokens is unparseable: keep slack
+
+
+@dataclass
+class _Loaded:
+    llama: Any  # llama_cpp.Llama
+    lock: threading.Lock
+    fingerprint: str
+
+
+_LOADED: dict[tuple[str, int, int, int], _Loaded] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def _load(model_name: str, n_ctx: int, n_threads: int, n_batch: int) -> _Loaded:
+    """The process-wide instance for this configuration, loading it on first use."""
+    key = (model_name, n_ctx, n_threads, n_batch)
+    with _LOAD_LOCK:
+        if key in _LOADED:
+            return _LOADED[key]
+        spec = get_model(model_name)
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise LLMError(
+                f"llama-cpp-python is not installed; {spec.install_hint()}", "not_installed"
+            )
+        import llama_cpp
+
+        path = prepare(model_name)
+        llama = llama_cpp.Llama(
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            n_threads_batch=n_threads,
+            n_batch=n_batch,
+            verbose=False,  # llama.cpp's load chatter would drown the transcript
+        )
+        fingerprint = f"llama-cpp-python-{llama_cpp.__version__}:{spec.sha256[:12]}"
+        _LOADED[key] = _Loaded(llama, threading.Lock(), fingerprint)
+        return _LOADED[key]
+
+
+class EmbeddedLLM:
+    """A Qwen2.5-Coder instruct model run offline by llama-cpp-python.
+
+    Args:
+        model_name: A name from :data:`parley.llm.weights.MODELS` (``qwen2.5-0.5b`` is
+            the default; ``qwen2.5-1.5b`` needs its own extra).
+        n_ctx: Context window in tokens (prompt + output must fit).
+        n_threads: CPU threads for prompt processing and generation.
+        n_batch: Prompt tokens evaluated per batch.
+    """
+
+    backend = "embedded"
+    supports_reasoning = False
+
+    def __init__(
+        self,
+        model_name: str = DEFAULT_MODEL,
+        *,
+        n_ctx: int = DEFAULT_N_CTX,
+        n_threads: int = 2,
+        n_batch: int = 512,
+    ) -> None:
+        get_model(model_name)  # an unknown name fails now; the weights load on first call
+        if n_ctx < 512 or n_threads < 1 or n_batch < 1:
+            raise ValueError(f"bad embedded settings: n_ctx={n_ctx}, n_threads={n_threads}")
+        self.name = model_name
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.n_batch = n_batch
+
+    def __repr__(self) -> str:
+        return f"EmbeddedLLM({self.name!r}, n_ctx={self.n_ctx}, n_threads={self.n_threads})"
+
+    def load(self) -> None:
+        """Join, verify and load the weights now rather than on the first call."""
+        self._loaded()
+
+    def _loaded(self) -> _Loaded:
+        return _load(self.name, self.n_ctx, self.n_threads, self.n_batch)
+
+    def _kwargs(self, request: Request) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "messages": request.chat(),
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+            "seed": request.seed,
+        }
+        if request.schema is not None:
+            kwargs["response_format"] = {"type": "json_object", "schema": request.schema}
+            kwargs["max_tokens"] = max(request.max_tokens, SCHEMA_MIN_TOKENS)
+        return kwargs
+
+    def complete(self, request: Request) -> Completion:
+        """Answer ``request`` (blocking); schema requests are grammar-constrained."""
+        if request.reasoning_effort is not None:
+            raise CapabilityError(
+                f"embedded model {self.name} has no reasoning mode (reasoning_effort="
+                f"{request.reasoning_effort!r}); use condition 'native' with a reasoning "
+                "model on an OpenAI-compatible backend"
+            )
+        loaded = self._loaded()
+        kwargs = self._kwargs(request)
+        with loaded.lock:
+            start = time.perf_counter()
+            try:
+                result = loaded.llama.create_chat_completion(**kwargs)
+            except ValueError as err:  # e.g. the prompt does not fit the context window
+                raise LLMError(f"embedded model {self.name}: {err}", "bad_request") from None
+            latency = time.perf_counter() - start
+        return self._completion(result, request, latency, loaded.fingerprint)
+
+    async def acomplete(self, request: Request) -> Completion:
+        """Answer ``request`` in a worker thread, keeping the event loop free."""
+        return await asyncio.to_thread(self.complete, request)
+
+    def _completion(
+        self, result: dict[str, Any], request: Request, latency: float, fingerprint: str
+    ) -> Completion:
+        choice = result["choices"][0]
+        text = choice["message"].get("content") or ""
+        parsed = None
+        if request.schema is not None:
+            try:
+                obj = json.loads(text)
+                parsed = obj if isinstance(obj, dict) else None
+            except json.JSONDecodeError:  # cut by max_tokens: the caller repairs
+                parsed = None
+        usage = result.get("usage") or {}
+        return Completion(
+            text=text,
+            parsed=parsed,
+            usage=Usage(
+                prompt_tokens=int(usage.get("prompt_tokens", 0)),
+                completion_tokens=int(usage.get("completion_tokens", 0)),
+            ),
+            latency_s=latency,
+            model=self.name,
+            system_fingerprint=fingerprint,
+            finish_reason=choice.get("finish_reason"),
+        )
