@@ -262,6 +262,11 @@ class NegotiationModel(mesa.Model):
         if trigger is not None:
             context = {"positions": self.positions, "standing": self.standing, "round": self.round}
             self.ruling = self.authority.intervene(trigger, context)
+            call = getattr(self.authority.judge, "last_call", None)  # the LLM authority's call
+            if call is not None:
+                row = {col: call.get(col) for col in CALL_COLUMNS}
+                row.update(round=self.round, party="authority", condition=self.condition)
+                self.datacollector.add_table_row("calls", row)
             self.outcome = Outcome(
                 "authority_decision", trigger, self.ruling.value, self.round, body=self.ruling.body
             )
