@@ -106,6 +106,8 @@ def test_missing_part_package_names_the_install_command(fake: EmbeddedModel, tmp
     importlib.invalidate_caches()
     with pytest.raises(WeightsError) as err:
         prepare(fake.name, show_progress=False)
+    # not an LLMError: the LLM policy would turn that into a run of invalid holds
+    assert isinstance(err.value, CapabilityError) and not isinstance(err.value, LLMError)
     message = str(err.value)
     assert "fakew-part2==1.0 is missing" in message
     assert "`make setup-embedded`" in message and "pip install 'parley[embedded]'" in message
@@ -166,7 +168,7 @@ def test_missing_llama_cpp_names_the_install_command(monkeypatch) -> None:
         importlib.util, "find_spec", lambda n, *a: None if n == "llama_cpp" else real(n, *a)
     )
     llm = EmbeddedLLM(n_ctx=777)  # a configuration no other test has loaded
-    with pytest.raises(LLMError, match=r"llama-cpp-python is not installed.*make setup-embedded"):
+    with pytest.raises(WeightsError, match=r"llama-cpp-python is not installed.*setup-embedded"):
         llm.complete(Request.of([{"role": "user", "content": "hi"}]))
 
 

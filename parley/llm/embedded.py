@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from parley.llm.interface import CapabilityError, Completion, LLMError, Request, Usage
-from parley.llm.weights import DEFAULT_MODEL, get_model, prepare
+from parley.llm.weights import DEFAULT_MODEL, WeightsError, get_model, prepare
 
 DEFAULT_N_CTX = 4096  # history is windowed: prompts stay ~0.4-1.5k tokens, plus the output budget
 SCHEMA_MIN_TOKENS = 192  # a JSON reply cut by max_tokens is unparseable: keep slack
@@ -47,7 +47,7 @@ def _load(model_name: str, n_ctx: int, n_threads: int, n_batch: int) -> _Loaded:
             return _LOADED[key]
         spec = get_model(model_name)
         if importlib.util.find_spec("llama_cpp") is None:
-            raise LLMError(
+            raise WeightsError(
                 f"llama-cpp-python is not installed; {spec.install_hint()}", "not_installed"
             )
         import llama_cpp

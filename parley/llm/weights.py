@@ -19,17 +19,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from parley.llm.interface import LLMError
+from parley.llm.interface import CapabilityError
 
 DEFAULT_MODEL = "qwen2.5-0.5b"
 CHUNK = 8 << 20  # 8 MiB: large enough for full disk speed, small enough for smooth progress
 
 
-class WeightsError(LLMError):
-    """A missing, corrupt or unknown embedded model; the message says how to fix it."""
+class WeightsError(CapabilityError):
+    """A missing or corrupt embedded model; the message says how to fix it.
+
+    Deliberately not an ``LLMError``: the LLM policy turns those into invalid ``hold`` turns,
+    while a model that is not installed must stop the run with its install command.
+    """
 
     def __init__(self, message: str, fault: str = "weights") -> None:
-        super().__init__(message, fault=fault)
+        super().__init__(message)
+        self.fault = fault
 
 
 @dataclass(frozen=True)
