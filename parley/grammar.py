@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 MAX_MESSAGE_WORDS = 60
+MAX_MESSAGE_CHARS = 600
 
 
 class ActionKind(StrEnum):
@@ -44,7 +45,7 @@ class Action(BaseModel):
     kind: ActionKind
     value: float | None = None
     target: str | None = None
-    message: str = Field(default="", max_length=600)
+    message: str = Field(default="", max_length=MAX_MESSAGE_CHARS)
 
     @classmethod
     def hold(cls, message: str = "") -> Action:
@@ -171,11 +172,19 @@ def parse_action(data: Mapping[str, Any] | str) -> Action:
             kind=ActionKind(str(kind).strip().lower()),
             value=_as_number(obj.get("value")),
             target=obj.get("target") or None,
-            message=str(obj.get("message") or ""),
+            message=_trimmed(str(obj.get("message") or "")),
         )
     except ValidationError as err:
         first = err.errors()[0]
         raise InvalidAction(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
+def _trimmed(message: str) -> str:
+    """A verbose message is cut to the word and character limits, not a reason to reject a move."""
+    words = message.split()
+    if len(words) > MAX_MESSAGE_WORDS or len(message) > MAX_MESSAGE_CHARS:
+        return " ".join(words[:MAX_MESSAGE_WORDS])[:MAX_MESSAGE_CHARS]
+    return message
 
 
 def _as_number(raw: Any) -> float | None:

@@ -43,10 +43,32 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     return _load_path(str(path.resolve()), path.stat().st_mtime_ns)
 
 
+class _DuplicateKey(ValueError):
+    """A key given twice in one YAML mapping (PyYAML would silently keep the last)."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that rejects duplicate keys: a repeated ``ideal`` is a typo, not a choice."""
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str | int | float | bool):  # PyYAML reports odd keys itself
+                continue
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                raise _DuplicateKey(f"{key}: duplicate key (line {line})")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 @lru_cache(maxsize=64)
 def _load_path(path: str, _mtime: int) -> Scenario:
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except _DuplicateKey as err:
+        raise ScenarioError(f"{path}: {err}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""

@@ -8,11 +8,14 @@ the party count, ...) are model validators that name the offending field.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 _PROB_TOL = 1e-6
+
+# A YAML number: ints and floats, never a bool or a numeric string (`min: yes` is a typo).
+Number = Annotated[float, Field(strict=True)]
 
 
 class _Strict(BaseModel):
@@ -33,10 +36,10 @@ class Issue(_Strict):
 
     name: str = Field(min_length=1)
     unit: str = ""
-    min: float
-    max: float
-    status_quo: float
-    step: float = Field(default=1.0, gt=0, description="grid of values offered to LLMs")
+    min: Number
+    max: Number
+    status_quo: Number
+    step: Number = Field(default=1.0, gt=0, description="grid of values offered to LLMs")
 
     @model_validator(mode="after")
     def _check(self) -> Issue:
@@ -69,8 +72,8 @@ class Issue(_Strict):
 class Belief(_Strict):
     """One outcome a party thinks the authority may impose, with its subjective probability."""
 
-    value: float
-    probability: float = Field(ge=0, le=1)
+    value: Number
+    probability: Number = Field(ge=0, le=1)
 
 
 class Party(_Strict):
@@ -85,9 +88,9 @@ class Party(_Strict):
     role: str = Field(min_length=1)
     public_brief: str = Field(min_length=1)
     private_brief: str = Field(min_length=1)
-    ideal: float
-    reservation: float
-    process_cost: float = Field(ge=0, le=1)
+    ideal: Number
+    reservation: Number
+    process_cost: Number = Field(ge=0, le=1)
     authority_belief: list[Belief] = Field(min_length=1)
     bloc: str | None = None
     persona: str = ""
@@ -112,8 +115,8 @@ class Body(_Strict):
 
     id: str = Field(min_length=1)
     name: str = Field(min_length=1)
-    value: float
-    probability: float = Field(ge=0, le=1)
+    value: Number
+    probability: Number = Field(ge=0, le=1)
 
 
 class Authority(_Strict):
@@ -122,7 +125,7 @@ class Authority(_Strict):
     name: str = Field(min_length=1)
     description: str = Field(min_length=1)
     rule: Literal["status_quo", "preference", "ambiguous"]
-    preference: float | None = None
+    preference: Number | None = None
     bodies: list[Body] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -135,6 +138,10 @@ class Authority(_Strict):
             total = sum(b.probability for b in self.bodies)
             if abs(total - 1) > _PROB_TOL:
                 raise FieldError("bodies", f"probabilities sum to {total:g}, not 1")
+        ids = [b.id for b in self.bodies]
+        for j, body_id in enumerate(ids):
+            if body_id in ids[:j]:
+                raise FieldError(f"bodies[{j}].id", f"duplicate body id '{body_id}'")
         return self
 
 
@@ -143,10 +150,10 @@ class Protocol(_Strict):
 
     max_rounds: int = Field(default=12, ge=1, le=1000)
     patience: int = Field(default=4, ge=1)
-    progress_epsilon: float = Field(default=0.01, ge=0, lt=1)
+    progress_epsilon: Number = Field(default=0.01, ge=0, lt=1)
     escalation_quorum: int = Field(default=2, ge=1)
-    agreement_tolerance: float = Field(default=0.03, gt=0, lt=1)
-    coalition_tolerance: float = Field(default=0.05, gt=0, lt=1)
+    agreement_tolerance: Number = Field(default=0.03, gt=0, lt=1)
+    coalition_tolerance: Number = Field(default=0.05, gt=0, lt=1)
     history_window: int = Field(default=3, ge=0)
 
 
