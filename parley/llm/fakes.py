@@ -10,7 +10,8 @@ run LLM negotiators instantly:
   when a request sets ``reasoning_effort`` it adds reasoning text and reasoning tokens.
 - :func:`negotiator_responder` is a ready puppeteer: a reply that fits the requested schema,
   drawn from the request's seed, so a whole negotiation runs offline and reproducibly
-  (``PuppetLLM(negotiator_responder)``).
+  (``PuppetLLM(negotiator_responder)``); :func:`as_server_responder` serves the same
+  puppeteer from the loopback OpenAI-compatible server of :mod:`parley.llm.fake_server`.
 
 A reply is a ``str`` (the raw text), a ``dict`` (encoded as JSON text and returned as the
 parsed object when a schema was requested), a ready :class:`Completion`, or an exception
@@ -236,3 +237,21 @@ def _filler(schema: dict[str, Any], rng: random.Random) -> Any:
         return {k: _filler(v, rng) for k, v in schema.get("properties", {}).items()}
     words = " ".join(rng.choice(_LINES) for _ in range(3))
     return words[: schema.get("maxLength", len(words))]
+
+
+def as_server_responder(fn: Callable[[Request], Reply]) -> Callable[[dict[str, Any]], str]:
+    """Adapt a puppeteer to the fake server's ``(request_json) -> content`` responder."""
+    from parley.llm.fake_replies import schema_of
+
+    def respond(body: dict[str, Any]) -> str:
+        request = Request(
+            messages=tuple((m["role"], m["content"]) for m in body.get("messages", [])),
+            max_tokens=int(body.get("max_tokens") or body.get("max_completion_tokens") or 0),
+            seed=body.get("seed"),
+            schema=schema_of(body),
+            reasoning_effort=body.get("reasoning_effort"),
+        )
+        reply = fn(request)
+        return reply if isinstance(reply, str) else json.dumps(reply)
+
+    return respond
