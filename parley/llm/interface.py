@@ -18,10 +18,17 @@ StructuredMode = Literal["json_schema", "json_object_schema", "json_object", "gr
 class LLMError(RuntimeError):
     """A call that failed for good (after bounded retries); ``fault`` names the kind."""
 
-    def __init__(self, message: str, fault: str = "error", retries: int = 0) -> None:
+    def __init__(
+        self,
+        message: str,
+        fault: str = "error",
+        retries: int = 0,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.fault = fault
         self.retries = retries
+        self.retry_after = retry_after  # seconds a server asked us to wait (Retry-After)
 
 
 class CapabilityError(ValueError):

@@ -1,0 +1,90 @@
+"""Build a model's LLM from its plain parameters, wrappers stacked in one fixed order.
+
+The order, innermost first, and why:
+
+1. **backend** — ``openai`` (any compatible server) or ``embedded`` (llama.cpp, offline).
+2. **retry** — retries only real calls; a replayed answer never reaches it.
+3. **cache** — a hit returns before retry and backend; a recording stores the answer
+   with the retries it took, so the replay is identical.
+4. **usage** — sees every answer (billed or replayed) and prices it; counts them apart.
+5. **budget** — outermost: it refuses a call before anything runs, and reads the cost the
+   usage layer set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from parley.llm.cache import DEFAULT_CACHE_PATH, CachedLLM
+from parley.llm.interface import LanguageModel
+from parley.llm.pricing import load_prices
+from parley.llm.wrappers import BudgetLLM, RetryingLLM, UsageLLM
+
+BACKENDS = ("embedded", "openai")
+EMBEDDED_MODELS = ("qwen2.5-0.5b", "qwen2.5-1.5b")
+DEFAULT_EMBEDDED_MODEL = "qwen2.5-0.5b"
+
+# The client's own timeout bounds each HTTP request; this outer guard also bounds a server
+# that trickles bytes (the client's timeout is per read, not per request).
+TIMEOUT_SLACK_S = 1.0
+
+
+def make_llm(params: Mapping[str, Any]) -> LanguageModel:
+    """The wrapped LLM for a model's parameters (unknown keys are ignored).
+
+    Keys: ``backend``, ``model``, ``base_url``, ``api_key_env``, ``timeout``,
+    ``max_retries``, ``cache`` (off/record/replay/auto), ``cache_path``,
+    ``max_tokens_total``; optional ``structured``, ``server``, ``reasoning`` (openai
+    backend), ``max_calls``, ``max_cost_usd``, ``prices_path``.
+
+    Raises:
+        ValueError: an unknown backend, embedded model, cache mode or structured mode.
+    """
+    timeout = float(params.get("timeout") or 60.0)
+    backend = make_backend(params)
+    guard = timeout + TIMEOUT_SLACK_S if backend.backend == "openai" else None
+    llm: LanguageModel = RetryingLLM(
+        backend, max_retries=int(params.get("max_retries", 2)), timeout=guard
+    )
+    cache = params.get("cache") or "off"
+    if cache != "off":
+        llm = CachedLLM(llm, params.get("cache_path") or DEFAULT_CACHE_PATH, cache)
+    llm = UsageLLM(llm, load_prices(params.get("prices_path")))
+    caps = {k: params.get(k) for k in ("max_tokens_total", "max_calls", "max_cost_usd")}
+    if any(v is not None for v in caps.values()):
+        llm = BudgetLLM(llm, **caps)
+    return llm
+
+
+def make_backend(params: Mapping[str, Any]) -> LanguageModel:
+    """The bare backend (no wrappers) for ``params``."""
+    backend = params.get("backend") or "embedded"
+    match backend:
+        case "openai":
+            from parley.llm.openai_backend import OpenAIBackend
+
+            model = params.get("model")
+            if not model:
+                raise ValueError("backend 'openai' needs a model name (--model)")
+            return OpenAIBackend(
+                model,
+                base_url=params.get("base_url"),
+                api_key_env=params.get("api_key_env") or "OPENAI_API_KEY",
+                timeout=float(params.get("timeout") or 60.0),
+                structured=params.get("structured"),
+                server=params.get("server"),
+                reasoning=bool(params.get("reasoning", False)),
+            )
+        case "embedded":
+            model = params.get("model") or DEFAULT_EMBEDDED_MODEL
+            if model not in EMBEDDED_MODELS:
+                raise ValueError(
+                    f"unknown embedded model '{model}' (one of: {', '.join(EMBEDDED_MODELS)})"
+                )
+            # Imported here: llama-cpp-python is an extra, and the openai path must not need it.
+            from parley.llm.embedded import EmbeddedLLM
+
+            return EmbeddedLLM(model)
+        case _:
+            raise ValueError(f"unknown backend '{backend}' (one of: {', '.join(BACKENDS)})")

@@ -1,0 +1,164 @@
+"""What the fake OpenAI-compatible server answers: scripted replies, faults, default answers.
+
+Kept apart from the HTTP plumbing in :mod:`parley.llm.fake_server` so the answers can be
+read (and tested) without a socket. Every answer is deterministic: the default responder
+draws from ``random.Random(seed)`` of the request, and without a seed it holds.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+# Faults the server can inject, by name. The first group fails at the HTTP level, the second
+# answers HTTP 200 with content a policy must reject (or repair).
+HTTP_FAULTS = ("rate_limit", "server_error", "unavailable", "reset", "hang", "empty_body", "auth")
+CONTENT_FAULTS = ("truncated_json", "wrong_shape", "bad_action", "out_of_range", "reasoning_only")
+FAULTS = HTTP_FAULTS + CONTENT_FAULTS
+
+FAKE_REASONING = "Weighing my reservation against the standing proposal before I move."
+
+Responder = Callable[[dict[str, Any]], str]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted answer of the fake server.
+
+    Args:
+        content: the message content; None means "ask the responder".
+        fault: one of :data:`FAULTS`, or None for a normal answer.
+        retry_after: seconds sent in a ``Retry-After`` header (``rate_limit`` /
+            ``unavailable`` only); None sends no header.
+        reasoning: reasoning text returned as ``reasoning_content`` (with reasoning tokens).
+        delay_s: extra latency of this reply on top of the server's fixed latency.
+    """
+
+    content: str | None = None
+    fault: str | None = None
+    retry_after: float | None = None
+    reasoning: str | None = None
+    delay_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.fault is not None and self.fault not in FAULTS:
+            raise ValueError(f"unknown fault '{self.fault}' (one of: {', '.join(FAULTS)})")
+
+
+def schema_of(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema a chat request asks for, in any of the structured-output dialects."""
+    fmt = body.get("response_format") or {}
+    if fmt.get("type") == "json_schema":
+        return (fmt.get("json_schema") or {}).get("schema")
+    if fmt.get("type") == "json_object":
+        return fmt.get("schema")
+    return None
+
+
+def default_responder(body: dict[str, Any]) -> str:
+    """A valid answer for the requested schema, chosen deterministically from the seed.
+
+    For the negotiation grammar (a schema with an ``action`` property, or no schema at all)
+    it holds, or, with a seed and a ``value`` enum, proposes one of the allowed values.
+    """
+    schema = schema_of(body)
+    seed = body.get("seed")
+    rng = random.Random(seed) if seed is not None else None
+    if schema is None or "action" in schema.get("properties", {}):
+        return json.dumps(_action(schema, rng))
+    return json.dumps(instance_for(schema, rng or random.Random(0)))
+
+
+def _action(schema: dict[str, Any] | None, rng: random.Random | None) -> dict[str, Any]:
+    value_schema = ((schema or {}).get("properties") or {}).get("value") or {}
+    grid = [v for v in value_schema.get("enum", []) if isinstance(v, int | float)]
+    if rng is None or not grid or rng.random() < 0.5:
+        return {"action": "hold", "value": None, "target": None, "message": "I hold for now."}
+    value = rng.choice(grid)
+    return {"action": "propose", "value": value, "target": None, "message": f"I propose {value}."}
+
+
+def instance_for(schema: dict[str, Any], rng: random.Random) -> Any:
+    """A small instance of a JSON schema (enums by ``rng``, numbers at their minimum)."""
+    if "enum" in schema:
+        choices = [v for v in schema["enum"] if v is not None] or schema["enum"]
+        return rng.choice(choices)
+    kind = schema.get("type", "object")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    match kind:
+        case "object":
+            props = schema.get("properties", {})
+            return {k: instance_for(props[k], rng) for k in schema.get("required", props)}
+        case "string":
+            return "ok"[: schema.get("maxLength", 2)]
+        case "number" | "integer":
+            return schema.get("minimum", schema.get("maximum", 0))
+        case "boolean":
+            return True
+        case "array":
+            return []
+        case _:
+            return None
+
+
+def fault_content(fault: str, body: dict[str, Any], responder: Responder) -> str:
+    """The HTTP-200 content of a content fault."""
+    match fault:
+        case "truncated_json":
+            full = responder(body)
+            return full[: max(1, len(full) // 2)]
+        case "wrong_shape":
+            return json.dumps({"move": "hold", "note": "keys the grammar does not know"})
+        case "bad_action":
+            return json.dumps(
+                {"action": "surrender", "value": None, "target": None, "message": "I give up."}
+            )
+        case "out_of_range":
+            return json.dumps(
+                {"action": "propose", "value": 1e6, "target": None, "message": "A bold ask."}
+            )
+        case "reasoning_only":
+            return ""
+        case _:
+            raise ValueError(f"'{fault}' is not a content fault")
+
+
+def count_tokens(text: str) -> int:
+    """A crude, deterministic token count (about four characters a token)."""
+    return (len(text) + 3) // 4
+
+
+def completion_body(
+    body: dict[str, Any], content: str, reasoning: str | None, model: str
+) -> dict[str, Any]:
+    """An OpenAI ``chat.completion`` object for ``content`` (and optional reasoning)."""
+    prompt = sum(count_tokens(str(m.get("content", ""))) + 3 for m in body.get("messages", []))
+    reasoning_tokens = count_tokens(reasoning) if reasoning else 0
+    completion = count_tokens(content) + reasoning_tokens
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if reasoning:
+        message["reasoning_content"] = reasoning
+    return {
+        "id": f"chatcmpl-fake-{body.get('seed')}",
+        "object": "chat.completion",
+        "created": 0,
+        "model": body.get("model") or model,
+        "system_fingerprint": "fp_parley_fake",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "length" if reasoning and not content else "stop",
+                "message": message,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "completion_tokens_details": {"reasoning_tokens": reasoning_tokens},
+        },
+    }
