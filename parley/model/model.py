@@ -11,6 +11,7 @@ from parley.agents.authority import AuthorityAgent, Ruling
 from parley.agents.factory import build_judge, build_policies
 from parley.agents.negotiator import NegotiatorAgent
 from parley.agents.observation import Decision, Move, Observation
+from parley.agents.policy import RulePolicy
 from parley.concurrency import gather_bounded, run_sync
 from parley.llm.records import CALL_COLUMNS
 from parley.model import reporters
@@ -161,8 +162,14 @@ class NegotiationModel(mesa.Model):
         if self.turn_order == "simultaneous":
             agents = self.negotiators
             observations = [self.observe(a, ()) for a in agents]  # seeds drawn in uid order
-            coros = [a.policy.adecide(o) for a, o in zip(agents, observations, strict=True)]
-            decisions = run_sync(gather_bounded(coros, self.max_concurrency))
+            pairs = list(zip(agents, observations, strict=True))
+            if all(isinstance(a.policy, RulePolicy) for a in agents):
+                # Rule policies never wait on I/O; an event loop per round would cost more
+                # than the whole round (benchmarks/README.md).
+                decisions = [a.policy.decide(o) for a, o in pairs]
+            else:
+                coros = [a.policy.adecide(o) for a, o in pairs]
+                decisions = run_sync(gather_bounded(coros, self.max_concurrency))
             for agent, obs, decision in zip(agents, observations, decisions, strict=True):
                 moves.append(self.apply(agent, obs, decision))
         else:
