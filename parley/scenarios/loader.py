@@ -50,7 +50,7 @@ class _DuplicateKey(ValueError):
 class _UniqueKeyLoader(yaml.SafeLoader):
     """A safe loader that rejects duplicate keys: a repeated ``ideal`` is a typo, not a choice."""
 
-    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:  # type: ignore[override]
         seen: set = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
