@@ -12,6 +12,7 @@ answer worth replaying.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import sqlite3
@@ -38,7 +39,9 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS completions (
 
 def cache_key(model: str, backend: str, request: Request) -> str:
     """The sha256 hex digest identifying a call (every request field takes part)."""
-    payload = {"model": model, "backend": backend, "request": asdict(request)}
+    # Shallow on purpose: asdict() would deep-copy the schema on every call.
+    fields = {f.name: getattr(request, f.name) for f in dataclasses.fields(request)}
+    payload = {"model": model, "backend": backend, "request": fields}
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -22,8 +22,6 @@ from parley.llm.pricing import load_prices
 from parley.llm.wrappers import BudgetLLM, RetryingLLM, UsageLLM
 
 BACKENDS = ("embedded", "openai")
-EMBEDDED_MODELS = ("qwen2.5-0.5b", "qwen2.5-1.5b")
-DEFAULT_EMBEDDED_MODEL = "qwen2.5-0.5b"
 
 # The client's own timeout bounds each HTTP request; this outer guard also bounds a server
 # that trickles bytes (the client's timeout is per read, not per request).
@@ -77,14 +75,12 @@ def make_backend(params: Mapping[str, Any]) -> LanguageModel:
                 reasoning=bool(params.get("reasoning", False)),
             )
         case "embedded":
-            model = params.get("model") or DEFAULT_EMBEDDED_MODEL
-            if model not in EMBEDDED_MODELS:
-                raise ValueError(
-                    f"unknown embedded model '{model}' (one of: {', '.join(EMBEDDED_MODELS)})"
-                )
-            # Imported here: llama-cpp-python is an extra, and the openai path must not need it.
+            # Imported here: the openai path must not load the embedded machinery. EmbeddedLLM
+            # rejects an unknown model name (qwen2.5-0.5b, qwen2.5-1.5b) with a ValueError and
+            # loads llama-cpp-python and the weights only on its first call.
             from parley.llm.embedded import EmbeddedLLM
+            from parley.llm.weights import DEFAULT_MODEL
 
-            return EmbeddedLLM(model)
+            return EmbeddedLLM(params.get("model") or DEFAULT_MODEL)
         case _:
             raise ValueError(f"unknown backend '{backend}' (one of: {', '.join(BACKENDS)})")
