@@ -7,6 +7,11 @@ import textwrap
 from parley.model.model import NegotiationModel
 
 
+def rounds(n: int) -> str:
+    """``1 round``, ``3 rounds``."""
+    return f"{n} round" if n == 1 else f"{n} rounds"
+
+
 def header(model: NegotiationModel) -> str:
     s, issue = model.spec, model.spec.issue
     policy = model.params["policy"]
@@ -71,9 +76,9 @@ def round_text(model: NegotiationModel, round_no: int | None = None, private: bo
 def outcome_text(model: NegotiationModel) -> str:
     out, unit = model.outcome, model.spec.issue.unit
     if out is None:
-        return f"No outcome yet after {model.round} rounds."
+        return f"No outcome yet after {rounds(model.round)}."
     if out.kind == "stopped":
-        return f"Run stopped after {out.round} rounds: {out.reason}"
+        return f"Run stopped after {rounds(out.round)}: {out.reason}"
     label = (
         "Compromise"
         if out.kind == "compromise"
@@ -81,6 +86,6 @@ def outcome_text(model: NegotiationModel) -> str:
     )
     utilities = ", ".join(f"{p} {u:+.2f}" for p, u in model.utilities().items())
     return (
-        f"Outcome: {label} at {out.value:g} {unit} after {out.round} rounds.\n"
+        f"Outcome: {label} at {out.value:g} {unit} after {rounds(out.round)}.\n"
         f"Utilities: {utilities}"
     )
