@@ -42,16 +42,17 @@ def make_llm(params: Mapping[str, Any]) -> LanguageModel:
     timeout = float(params.get("timeout") or 60.0)
     backend = make_backend(params)
     guard = timeout + TIMEOUT_SLACK_S if backend.backend == "openai" else None
+    retries = params.get("max_retries")
     llm: LanguageModel = RetryingLLM(
-        backend, max_retries=int(params.get("max_retries", 2)), timeout=guard
+        backend, max_retries=2 if retries is None else int(retries), timeout=guard
     )
     cache = params.get("cache") or "off"
     if cache != "off":
         llm = CachedLLM(llm, params.get("cache_path") or DEFAULT_CACHE_PATH, cache)
     llm = UsageLLM(llm, load_prices(params.get("prices_path")))
-    caps = {k: params.get(k) for k in ("max_tokens_total", "max_calls", "max_cost_usd")}
-    if any(v is not None for v in caps.values()):
-        llm = BudgetLLM(llm, **caps)
+    tokens, calls, cost = (params.get(k) for k in ("max_tokens_total", "max_calls", "max_cost_usd"))
+    if (tokens, calls, cost) != (None, None, None):
+        llm = BudgetLLM(llm, max_tokens_total=tokens, max_calls=calls, max_cost_usd=cost)
     return llm
 
 

@@ -27,6 +27,8 @@ from parley.llm.structured import format_kwargs, infer_server, parse_content, re
 # Local servers ignore the key, but the client insists on one.
 PLACEHOLDER_KEY = "not-needed"
 
+_ClientsByLoop = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI]
+
 
 class OpenAIBackend:
     """A chat model behind an OpenAI-compatible HTTP API.
@@ -66,8 +68,7 @@ class OpenAIBackend:
         self.server = server or infer_server(base_url)
         self.structured = resolve_mode(structured, self.server)
         self.supports_reasoning = reasoning
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI]
-        self._clients = weakref.WeakKeyDictionary()
+        self._clients: _ClientsByLoop = weakref.WeakKeyDictionary()
         self._closers: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
