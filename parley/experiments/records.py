@@ -1,4 +1,9 @@
-"""Turn a finished model into tables: one summary row per run, and the per-round frames."""
+"""Turn a finished model into tables: one summary row per run, and the per-round tables.
+
+The tables are built as plain columns (``{column: [values]}``) straight from the
+DataCollector, which is cheap enough to do for every run of a sweep; :func:`run_frames`
+wraps them as pandas frames.
+"""
 
 from __future__ import annotations
 
@@ -6,62 +11,89 @@ from typing import Any
 
 import pandas as pd
 
+from parley.llm.records import CALL_COLUMNS
 from parley.model.model import NegotiationModel
+from parley.model.reporters import MOVE_COLUMNS
+
+Columns = dict[str, list[Any]]
 
 
 def run_summary(model: NegotiationModel) -> dict[str, Any]:
     """One row describing a run: parameters, outcome, utilities, invalid turns, tokens."""
     out = model.outcome
     utilities = model.utilities()
-    calls = model.datacollector.get_table_dataframe("calls")
-    moves = model.datacollector.get_table_dataframe("moves")
+    calls = _table(model, "calls", CALL_COLUMNS)
+    moves = _table(model, "moves", MOVE_COLUMNS)
+    llm = model.params["policy"] == "llm"
     row: dict[str, Any] = {
         "scenario": model.spec.name,
         "policy": str(model.params["policy"]),
         "condition": model.condition,
-        "backend": model.params["backend"] if model.params["policy"] == "llm" else "none",
-        "model": model.params["model"] if model.params["policy"] == "llm" else "none",
+        "backend": model.params["backend"] if llm else "none",
+        "model": model.params["model"] if llm else "none",
         "turn_order": model.turn_order,
         "seed": _seed(model.params.get("rng")),
         "outcome": out.kind if out else None,
         "trigger": out.trigger if out else None,
         "stop_reason": out.reason if out else None,
         "rounds": model.round,
+        "issue_min": model.spec.issue.min,
+        "issue_max": model.spec.issue.max,
         "final_value": out.value if out else None,
         "authority_body": out.body if out else None,
         "welfare": sum(utilities.values()) if utilities else None,
-        "turns": len(moves),
-        "invalid_turns": int((~moves["valid"].astype(bool)).sum()) if len(moves) else 0,
-        "calls": len(calls),
-        "prompt_tokens": _total(calls, "prompt_tokens"),
-        "completion_tokens": _total(calls, "completion_tokens"),
-        "reasoning_tokens": _total(calls, "reasoning_tokens"),
-        "latency_s": float(calls["latency_s"].fillna(0).sum()) if len(calls) else 0.0,
-        "cached_calls": int(calls["cached"].fillna(False).astype(bool).sum()) if len(calls) else 0,
-        "cost_usd": float(calls["cost_usd"].fillna(0).sum()) if len(calls) else 0.0,
+        "turns": len(moves["round"]),
+        "invalid_turns": sum(1 for v in moves["valid"] if not v),
+        "calls": len(calls["round"]),
+        "prompt_tokens": _total(calls["prompt_tokens"]),
+        "completion_tokens": _total(calls["completion_tokens"]),
+        "reasoning_tokens": _total(calls["reasoning_tokens"]),
+        "latency_s": float(_total(calls["latency_s"], float)),
+        "cached_calls": sum(1 for v in calls["cached"] if v),
+        "cost_usd": float(_total(calls["cost_usd"], float)),
     }
     for party, u in utilities.items():
         row[f"utility_{party}"] = u
     return row
 
 
-def run_frames(model: NegotiationModel) -> dict[str, pd.DataFrame]:
-    """The DataCollector's frames of one run: ``rounds``, ``agents``, ``moves``, ``calls``."""
+def run_columns(model: NegotiationModel) -> dict[str, Columns]:
+    """The run's tables as columns: ``runs`` (one row), ``rounds``, ``agents``, ``moves``,
+    ``calls``. ``agents`` holds negotiators only (``Step`` 0 is the openings)."""
     dc = model.datacollector
-    rounds = dc.get_model_vars_dataframe().reset_index(drop=True)
-    agents = dc.get_agent_vars_dataframe().reset_index()
-    agents = agents[agents["party"] != "authority"].reset_index(drop=True)
     return {
-        "runs": pd.DataFrame([run_summary(model)]),
-        "rounds": rounds,
-        "agents": agents,
-        "moves": dc.get_table_dataframe("moves"),
-        "calls": dc.get_table_dataframe("calls"),
+        "runs": {k: [v] for k, v in run_summary(model).items()},
+        "rounds": {k: list(v) for k, v in dc.model_vars.items()},
+        "agents": _negotiator_rows(dc.get_agent_vars_dataframe()),
+        "moves": _table(model, "moves", MOVE_COLUMNS),
+        "calls": _table(model, "calls", CALL_COLUMNS),
     }
 
 
-def _total(calls: pd.DataFrame, column: str) -> int:
-    return int(calls[column].fillna(0).sum()) if len(calls) else 0
+def run_frames(model: NegotiationModel) -> dict[str, pd.DataFrame]:
+    """The run's tables (see :func:`run_columns`) as pandas frames."""
+    return {name: pd.DataFrame(cols) for name, cols in run_columns(model).items()}
+
+
+def _negotiator_rows(frame: pd.DataFrame) -> Columns:
+    """The agent-vars frame as columns (``Step``, ``AgentID``, reporters), authority left out."""
+    cols: Columns = {
+        "Step": frame.index.get_level_values(0).tolist(),
+        "AgentID": frame.index.get_level_values(1).tolist(),
+        **{c: frame[c].tolist() for c in frame.columns},
+    }
+    keep = [i for i, party in enumerate(cols["party"]) if party != "authority"]
+    return {c: [values[i] for i in keep] for c, values in cols.items()}
+
+
+def _table(model: NegotiationModel, name: str, columns: list[str]) -> Columns:
+    """A DataCollector table as columns (every declared column, even when empty)."""
+    table = model.datacollector.tables[name]
+    return {c: list(table.get(c, [])) for c in columns}
+
+
+def _total(values: list[Any], kind: type = int) -> Any:
+    return kind(sum(v for v in values if v is not None and v == v))  # v == v drops NaN
 
 
 def _seed(rng: Any) -> int | None:

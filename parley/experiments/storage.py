@@ -56,12 +56,29 @@ def write_results(
     return out
 
 
-def load_results(results_dir: str | Path) -> dict[str, pd.DataFrame]:
-    """Load a results directory (a ``parley run --out`` or a sweep) into pandas frames.
+class Results(dict):
+    """The tables of a results directory by name (a dict of DataFrames) plus ``manifest``."""
 
-    Returns a dict with the tables present among ``runs``, ``rounds``, ``agents``, ``moves``
-    and ``calls``, plus the manifest under ``manifest`` (as a one-row frame's dict in
-    ``frames.attrs``). Raises :class:`ResultsError` naming the file when one is unreadable.
+    def __init__(self, frames: Mapping[str, pd.DataFrame], manifest: dict[str, Any]) -> None:
+        super().__init__(frames)
+        self.manifest = manifest
+
+
+def load_results(results_dir: str | Path) -> Results:
+    """Load a results directory (``parley run --out``, ``parley sweep``, ``parley protocol``).
+
+    Usage, e.g. in a notebook::
+
+        import parley
+        res = parley.load_results("results/protocol")
+        res["runs"]          # one row per run: parameters, outcome, trigger, utilities, tokens
+        res["moves"]         # one row per negotiator turn (sweeps add a ``run_id`` column)
+        res.manifest         # parameters, package versions, git revision, ...
+
+    Returns a :class:`Results`: a dict of the tables present among ``runs``, ``rounds``,
+    ``agents``, ``moves`` and ``calls`` (pandas DataFrames), with the manifest as its
+    ``manifest`` attribute. Raises :class:`ResultsError` (one line, naming the file) for a
+    directory that is missing, not a results directory, unfinished or corrupt.
     """
     root = Path(results_dir)
     if not root.is_dir():
@@ -73,6 +90,11 @@ def load_results(results_dir: str | Path) -> dict[str, pd.DataFrame]:
         manifest = json.loads(manifest_path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise ResultsError(f"{manifest_path}: corrupt manifest ({err})") from None
+    if not (root / "runs.parquet").exists():
+        raise ResultsError(
+            f"{root}: no runs.parquet yet (an interrupted sweep? run it again with the same "
+            "--out to finish and merge it)"
+        )
     frames: dict[str, pd.DataFrame] = {}
     for name in TABLES:
         path = root / f"{name}.parquet"
@@ -82,5 +104,4 @@ def load_results(results_dir: str | Path) -> dict[str, pd.DataFrame]:
             frames[name] = pd.read_parquet(path)
         except Exception as err:  # pyarrow raises several types for a damaged file
             raise ResultsError(f"{path}: corrupt Parquet file ({type(err).__name__})") from None
-        frames[name].attrs["manifest"] = manifest
-    return frames
+    return Results(frames, manifest)
