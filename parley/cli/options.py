@@ -35,6 +35,13 @@ def positive_float(text: str) -> float:
     return value
 
 
+def temperature(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 5:  # also refuses nan, which compares false
+        raise argparse.ArgumentTypeError(f"must be between 0 and 5, got {text}")
+    return value
+
+
 def add_model_options(p: argparse.ArgumentParser, *, sweep: bool = False) -> None:
     """The NegotiationModel's parameters as flags (lists of values when ``sweep``)."""
     many: dict[str, Any] = {"nargs": "+"} if sweep else {}
@@ -107,7 +114,10 @@ def add_model_options(p: argparse.ArgumentParser, *, sweep: bool = False) -> Non
         "(default: %(default)s; the key itself is never written anywhere)",
     )
     g.add_argument(
-        "--temperature", type=float, default=0.8, help="sampling temperature (default: %(default)s)"
+        "--temperature",
+        type=temperature,
+        default=0.8,
+        help="sampling temperature (default: %(default)s)",
     )
     g.add_argument(
         "--max-concurrency",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from parley.cli import UserError
 from parley.cli.errors import user_errors
 from parley.cli.options import add_model_options, model_kwargs, seed_int
+from parley.cli.preflight import check_servers
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,6 +48,10 @@ def run(args: argparse.Namespace) -> int:
     from parley.transcript import header, outcome_text, round_text
 
     kwargs = model_kwargs(args)
+    check_servers([kwargs])
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        # Checked before the run, not after it: a finished (maybe costly) run is never lost.
+        raise UserError(f"{args.out}: exists and is not a directory")
     with user_errors():
         model = NegotiationModel(**kwargs, rng=args.seed)
         if not args.quiet:

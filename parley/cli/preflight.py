@@ -1,0 +1,61 @@
+"""Checks made before a command starts runs: is the LLM server the user named reachable?
+
+Without this check a run against a mistyped or stopped ``--base-url`` would not fail: every
+LLM call fails, every turn becomes an invalid ``hold``, and the run "finishes" with an
+authority decision nobody asked for. One TCP connection up front turns that into one clear
+line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from parley.cli import UserError
+
+CONNECT_TIMEOUT_S = 5.0
+
+
+def needs_server(params: Mapping[str, Any]) -> bool:
+    """Whether a run with ``params`` calls an OpenAI-compatible server at ``base_url``."""
+    uses_llm = "llm" in (params.get("policy"), params.get("authority"))
+    return (
+        uses_llm
+        and params.get("backend") == "openai"
+        and bool(params.get("base_url"))
+        and params.get("cache") != "replay"  # a replay never calls the server
+    )
+
+
+def check_server(base_url: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Raise :class:`UserError` unless ``base_url`` is an http(s) URL accepting connections."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UserError(
+            f"--base-url {base_url!r} is not an http(s) URL (e.g. http://127.0.0.1:8000/v1)"
+        )
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise UserError(f"--base-url {base_url!r} has an invalid port") from None
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            pass
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise UserError(
+            f"cannot reach the LLM server at {base_url} ({reason}); is it running?"
+        ) from None
+
+
+def check_servers(cells: Iterable[Mapping[str, Any]]) -> None:
+    """:func:`check_server` once for every distinct server the runs of ``cells`` call."""
+    checked: set[str] = set()
+    for params in cells:
+        url = str(params.get("base_url"))
+        if needs_server(params) and url not in checked:
+            timeout = min(float(params.get("timeout") or CONNECT_TIMEOUT_S), CONNECT_TIMEOUT_S)
+            check_server(url, timeout)
+            checked.add(url)

@@ -1,0 +1,145 @@
+"""Input validation wherever a user types: every bad flag is one clear line and exit code 2.
+
+"One clear line" is checked literally: stderr holds exactly one non-empty line, it starts
+with the command's name, it names the problem (and the file, for a corrupt one), and
+nothing was printed on stdout or written as if the command had worked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from parley.cli import main
+from parley.llm.fake_server import FakeOpenAIServer
+
+HEURISTIC = ["run", "--policy", "heuristic", "--quiet"]
+
+
+def fails_in_one_line(capsys: pytest.CaptureFixture[str], argv: list[str], *needles: str) -> str:
+    """Run ``parley ARGV``; assert exit 2 and one stderr line containing every needle."""
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse reports bad flags by exiting
+        code = exit_.code
+    out, err = capsys.readouterr()
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2, (argv, out, err)
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"parley {argv[0]}") or lines[0].startswith("parley: ")
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    assert out == "", out
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def dead_url() -> str:
+    """The URL of a server that has just stopped: nothing listens there."""
+    server = FakeOpenAIServer().start()
+    url = server.base_url
+    server.stop()
+    return url
+
+
+@pytest.fixture
+def live_url() -> Iterator[str]:
+    with FakeOpenAIServer() as server:
+        yield server.base_url
+
+
+def corrupt_sqlite(path: Path) -> Path:
+    path.write_bytes(b"SQLite format 3\x00" + b"\x07" * 200)  # the header, then garbage
+    return path
+
+
+# -- parley run -------------------------------------------------------------------------------
+RUN_CASES = {
+    "unknown scenario": (["--scenario", "nope"], ["unknown scenario 'nope'"]),
+    "missing scenario file": (["--scenario", "missing.yaml"], ["missing.yaml", "no such"]),
+    "unknown condition": (["--condition", "calm"], ["--condition", "'calm'"]),
+    "unknown backend": (["--backend", "magic"], ["--backend", "'magic'"]),
+    "unknown policy": (["--policy", "oracle"], ["--policy", "'oracle'"]),
+    "negative seed": (["--seed", "-1"], ["--seed", "non-negative"]),
+    "negative rounds": (["--max-rounds", "-3"], ["--max-rounds", "-3"]),
+    "zero rounds": (["--max-rounds", "0"], ["--max-rounds", "at least 1"]),
+    "rounds not a number": (["--max-rounds", "ten"], ["--max-rounds", "'ten'"]),
+    "zero timeout": (["--timeout", "0"], ["--timeout", "positive"]),
+    "nan temperature": (["--temperature", "nan"], ["--temperature"]),
+    "negative temperature": (["--temperature", "-1"], ["--temperature"]),
+    "too many retries": (["--max-retries", "9"], ["--max-retries"]),
+    "zero concurrency": (["--max-concurrency", "0"], ["--max-concurrency"]),
+    "unknown cache mode": (["--cache", "sometimes"], ["--cache", "'sometimes'"]),
+}
+
+
+@pytest.mark.parametrize("case", RUN_CASES)
+def test_run_rejects_bad_flags(capsys, case) -> None:
+    flags, needles = RUN_CASES[case]
+    fails_in_one_line(capsys, [*HEURISTIC, *flags], *needles)
+
+
+def test_run_rejects_an_unknown_embedded_model(capsys) -> None:
+    fails_in_one_line(capsys, ["run", "--policy", "llm", "--model", "gpt-9"], "'gpt-9'")
+
+
+def test_run_rejects_an_unreachable_base_url_before_any_round(capsys, dead_url) -> None:
+    argv = ["run", "--policy", "llm", "--backend", "openai", "--base-url", dead_url]
+    fails_in_one_line(capsys, argv, "cannot reach", dead_url)
+    argv = ["run", "--policy", "heuristic", "--authority", "llm", "--backend", "openai"]
+    fails_in_one_line(capsys, [*argv, "--base-url", dead_url], "cannot reach")
+
+
+@pytest.mark.parametrize("url", ["localhost:8000/v1", "ftp://127.0.0.1/v1", "http:///v1"])
+def test_run_rejects_a_base_url_that_is_not_one(capsys, url) -> None:
+    argv = ["run", "--policy", "llm", "--backend", "openai", "--base-url", url]
+    fails_in_one_line(capsys, argv, "not an http(s) URL")
+
+
+def test_run_refuses_an_out_path_that_is_a_file_before_running(capsys, tmp_path) -> None:
+    blocker = tmp_path / "results"
+    blocker.write_text("keep me")
+    fails_in_one_line(capsys, [*HEURISTIC, "--out", str(blocker)], str(blocker), "not a directory")
+    assert blocker.read_text() == "keep me"
+
+
+def test_run_names_a_corrupt_cache_file(capsys, tmp_path, live_url) -> None:
+    cache = corrupt_sqlite(tmp_path / "cache.sqlite")
+    argv = ["run", "--policy", "llm", "--backend", "openai", "--base-url", live_url]
+    argv += ["--cache", "record", "--cache-path", str(cache)]
+    fails_in_one_line(capsys, argv, str(cache), "unusable")
+
+
+def test_run_names_a_broken_scenario_file(capsys, write_scenario, scenario_data) -> None:
+    scenario_data["issue"]["max"] = "a lot"
+    path = write_scenario(scenario_data, name="broken")
+    fails_in_one_line(capsys, [*HEURISTIC, "--scenario", str(path)], str(path), "issue.max")
+    path.write_text("issue: [unclosed", encoding="utf-8")
+    fails_in_one_line(capsys, [*HEURISTIC, "--scenario", str(path)], str(path))
+
+
+# -- parley scenarios, model, and the command itself ------------------------------------------
+def test_scenarios_check_names_the_bad_file(capsys, tmp_path) -> None:
+    missing = tmp_path / "missing.yaml"
+    fails_in_one_line(capsys, ["scenarios", "--check", str(missing)], str(missing))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- just\n- a list\n", encoding="utf-8")
+    fails_in_one_line(capsys, ["scenarios", "--check", str(bad)], str(bad))
+
+
+def test_model_prepare_rejects_an_unknown_model(capsys) -> None:
+    fails_in_one_line(capsys, ["model", "prepare", "--model", "gpt-9"], "'gpt-9'")
+
+
+@pytest.mark.parametrize(
+    "argv", [["dance"], ["run", "--no-such-flag"], ["run", "extra-positional"], []]
+)
+def test_unknown_commands_and_flags(capsys, argv) -> None:
+    try:
+        code = main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == 2 and len([ln for ln in err.splitlines() if ln.strip()]) == 1, err
