@@ -70,8 +70,8 @@ def test_verified_file_is_only_stat_ed(fake: EmbeddedModel, monkeypatch) -> None
     def forbidden(*args, **kwargs):
         raise AssertionError("a verified model must not be joined or hashed again")
 
-    monkeypatch.setattr(weights, "_join", forbidden)
-    monkeypatch.setattr(weights, "_digest", forbidden)
+    monkeypatch.setattr(weights, "_read_hash", forbidden)
+    monkeypatch.setattr(weights, "locate_parts", forbidden)
     assert prepare(fake.name, show_progress=False) == path
 
 
@@ -154,6 +154,17 @@ def test_constructing_is_cheap_and_picklable() -> None:
     assert pickle.loads(pickle.dumps(llm)).n_ctx == 1024
     with pytest.raises(ValueError, match="unknown embedded model"):
         EmbeddedLLM("nope")
+
+
+def test_threads_come_from_the_environment(monkeypatch) -> None:
+    monkeypatch.setenv("PARLEY_EMBEDDED_THREADS", "1")
+    assert EmbeddedLLM().n_threads == 1
+    assert EmbeddedLLM(n_threads=3).n_threads == 3
+    monkeypatch.setenv("PARLEY_EMBEDDED_THREADS", "two")
+    with pytest.raises(ValueError, match="PARLEY_EMBEDDED_THREADS must be an integer"):
+        EmbeddedLLM()
+    monkeypatch.delenv("PARLEY_EMBEDDED_THREADS")
+    assert EmbeddedLLM().n_threads == embedded.DEFAULT_THREADS
 
 
 def test_reasoning_effort_is_a_capability_error() -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from parley.llm.interface import CapabilityError, Completion, LLMError, Request,
 from parley.llm.weights import DEFAULT_MODEL, WeightsError, get_model, prepare
 
 DEFAULT_N_CTX = 4096  # history is windowed: prompts stay ~0.4-1.5k tokens, plus the output budget
+DEFAULT_THREADS = 2
 SCHEMA_MIN_TOKENS = 192  # a JSON reply cut by max_tokens is unparseable: keep slack
 
 
@@ -66,6 +68,16 @@ def _load(model_name: str, n_ctx: int, n_threads: int, n_batch: int) -> _Loaded:
         return _LOADED[key]
 
 
+def _env_threads() -> int:
+    raw = os.environ.get("PARLEY_EMBEDDED_THREADS", "").strip()
+    if not raw:
+        return DEFAULT_THREADS
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"PARLEY_EMBEDDED_THREADS must be an integer, got {raw!r}") from None
+
+
 class EmbeddedLLM:
     """A Qwen2.5-Coder instruct model run offline by llama-cpp-python.
 
@@ -73,7 +85,10 @@ class EmbeddedLLM:
         model_name: A name from :data:`parley.llm.weights.MODELS` (``qwen2.5-0.5b`` is
             the default; ``qwen2.5-1.5b`` needs its own extra).
         n_ctx: Context window in tokens (prompt + output must fit).
-        n_threads: CPU threads for prompt processing and generation.
+        n_threads: CPU threads for prompt processing and generation (default: the
+            ``PARLEY_EMBEDDED_THREADS`` environment variable, else 2). Processes that run
+            side by side (a parallel sweep) should share the cores out: llama.cpp slows
+            down many times over when its threads outnumber the cores.
         n_batch: Prompt tokens evaluated per batch.
     """
 
@@ -85,12 +100,17 @@ class EmbeddedLLM:
         model_name: str = DEFAULT_MODEL,
         *,
         n_ctx: int = DEFAULT_N_CTX,
-        n_threads: int = 2,
+        n_threads: int | None = None,
         n_batch: int = 512,
     ) -> None:
         get_model(model_name)  # an unknown name fails now; the weights load on first call
+        if n_threads is None:
+            n_threads = _env_threads()
         if n_ctx < 512 or n_threads < 1 or n_batch < 1:
-            raise ValueError(f"bad embedded settings: n_ctx={n_ctx}, n_threads={n_threads}")
+            raise ValueError(
+                f"bad embedded settings: n_ctx={n_ctx} (>= 512), n_threads={n_threads} (>= 1), "
+                f"n_batch={n_batch} (>= 1)"
+            )
         self.name = model_name
         self.n_ctx = n_ctx
         self.n_threads = n_threads

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm import tqdm
+
 from parley.llm.interface import CapabilityError
 
 DEFAULT_MODEL = "qwen2.5-0.5b"
@@ -166,25 +168,17 @@ def _write_marker(spec: EmbeddedModel, target: Path) -> None:
     os.replace(tmp, _marker(target))
 
 
-class _Progress:
-    """A byte counter on stderr (tqdm), quiet when ``show`` is false."""
-
-    def __init__(self, desc: str, total: int, show: bool) -> None:
-        self.bar = None
-        if show:
-            from tqdm import tqdm
-
-            self.bar = tqdm(
-                total=total, desc=desc, unit="B", unit_scale=True, file=sys.stderr, mininterval=0.5
-            )
-
-    def update(self, n: int) -> None:
-        if self.bar is not None:
-            self.bar.update(n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+def _progress(desc: str, total: int, show: bool) -> tqdm:
+    """A byte counter on stderr; a no-op when ``show`` is false."""
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit="B",
+        unit_scale=True,
+        file=sys.stderr,
+        mininterval=0.5,
+        disable=not show,
+    )
 
 
 @contextlib.contextmanager
@@ -203,35 +197,26 @@ def _exclusive(folder: Path, name: str) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _digest(path: Path, spec: EmbeddedModel, show: bool) -> tuple[int, str]:
+def _read_hash(
+    sources: list[Path], desc: str, show: bool, out: Path | None = None
+) -> tuple[int, str]:
+    """Size and sha256 of ``sources`` concatenated, copying them into ``out`` if given."""
     size, h = 0, hashlib.sha256()
-    bar = _Progress(f"verifying {spec.name}", path.stat().st_size, show)
-    with open(path, "rb") as src:
-        while chunk := src.read(CHUNK):
-            h.update(chunk)
-            size += len(chunk)
-            bar.update(len(chunk))
-    bar.close()
-    return size, h.hexdigest()
-
-
-def _join(parts: list[Path], spec: EmbeddedModel, tmp: Path, show: bool) -> tuple[int, str]:
-    """Concatenate ``parts`` into ``tmp``, hashing on the way (one pass over the bytes)."""
-    size, h = 0, hashlib.sha256()
-    bar = _Progress(f"joining {spec.name}", sum(p.stat().st_size for p in parts), show)
-    try:
-        with open(tmp, "wb") as out:
-            for part in parts:
-                with open(part, "rb") as src:
-                    while chunk := src.read(CHUNK):
-                        out.write(chunk)
-                        h.update(chunk)
-                        size += len(chunk)
-                        bar.update(len(chunk))
-            out.flush()
-            os.fsync(out.fileno())
-    finally:
-        bar.close()
+    bar = _progress(desc, sum(p.stat().st_size for p in sources), show)
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(open(out, "wb")) if out is not None else None
+        stack.callback(bar.close)
+        for path in sources:
+            with open(path, "rb") as src:
+                while chunk := src.read(CHUNK):
+                    if sink is not None:
+                        sink.write(chunk)
+                    h.update(chunk)
+                    size += len(chunk)
+                    bar.update(len(chunk))
+        if sink is not None:
+            sink.flush()
+            os.fsync(sink.fileno())  # durable before the rename publishes it
     return size, h.hexdigest()
 
 
@@ -251,14 +236,15 @@ def prepare(name: str = DEFAULT_MODEL, *, show_progress: bool = True) -> Path:
         if is_verified(spec, target):  # another process finished while we waited
             return target
         if target.exists():
-            if _digest(target, spec, show_progress) == (spec.size, spec.sha256):
+            got = _read_hash([target], f"verifying {spec.name}", show_progress)
+            if got == (spec.size, spec.sha256):
                 _write_marker(spec, target)
                 return target
             target.unlink()
         parts = locate_parts(spec)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
-            got = _join(parts, spec, tmp, show_progress)
+            got = _read_hash(parts, f"joining {spec.name}", show_progress, out=tmp)
             if got != (spec.size, spec.sha256):
                 raise WeightsError(
                     f"embedded model {spec.name} is corrupt after joining its packages "
