@@ -1,0 +1,180 @@
+"""``parley sweep``: a grid of runs on Mesa's batch_run (or a Dask cluster), resumable."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from parley.cli import UserError
+from parley.cli.errors import user_errors
+from parley.cli.options import add_model_options, default_model, positive_int, seed_int
+
+if TYPE_CHECKING:
+    from parley.experiments.grid import Grid
+    from parley.experiments.sweep import SweepSummary
+
+AXES = ("scenario", "condition", "policy", "model")
+# Single-valued model flags -> NegotiationModel keyword arguments.
+FIXED = {
+    "backend": "backend",
+    "base_url": "base_url",
+    "api_key_env": "api_key_env",
+    "turn_order": "turn_order",
+    "max_rounds": "max_rounds",
+    "temperature": "temperature",
+    "max_concurrency": "max_concurrency",
+    "authority": "authority",
+    "cache": "cache",
+    "cache_path": "cache_path",
+    "max_tokens_total": "max_tokens_total",
+    "timeout": "timeout",
+    "max_retries": "max_retries",
+}
+
+EXECUTOR_HELP = """\
+executors:
+  local   Mesa's batch_run on --jobs spawned processes of this machine (default).
+  dask    an existing Dask distributed cluster. Start one with
+            dask scheduler --host 127.0.0.1 --port 8786
+            dask worker tcp://127.0.0.1:8786 --nworkers 2 --nthreads 1
+          (workers need parley installed; they send each run back to this process,
+          so they need not share its disk) and pass --scheduler tcp://127.0.0.1:8786.
+
+resuming: run the same command again on the same --out to finish an interrupted sweep;
+finished runs are skipped, failed ones are tried again. Load results in Python with
+parley.load_results(DIR).
+"""
+
+
+def add_sweep_options(p: argparse.ArgumentParser) -> None:
+    """Seeds, parallelism, executor and output flags (shared by sweep and protocol)."""
+    g = p.add_argument_group("sweep")
+    seeds = g.add_mutually_exclusive_group()
+    seeds.add_argument(
+        "--seeds",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="run seeds 0..N-1 in every cell (default: 15, as in the paper)",
+    )
+    seeds.add_argument(
+        "--seed-list",
+        type=seed_int,
+        nargs="+",
+        default=None,
+        metavar="SEED",
+        help="run exactly these seeds in every cell",
+    )
+    g.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="parallel processes of the local executor (default: %(default)s)",
+    )
+    g.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default="local",
+        help="where runs run (default: %(default)s; see below)",
+    )
+    g.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="tcp://HOST:PORT",
+        help="the Dask scheduler's address (with --executor dask)",
+    )
+    g.add_argument("--out", required=True, metavar="DIR", help="results directory (resumable)")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="run a grid of negotiations (scenarios x conditions x models x seeds)",
+        description="Run every combination of the given scenarios, conditions, policies and "
+        "models over seeds, in parallel, into a resumable results directory (Parquet tables "
+        "runs, rounds, agents, moves, calls + manifest.json). Lists come from the flags or from "
+        "a YAML grid file (--grid).",
+        epilog=EXECUTOR_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_model_options(p, sweep=True)
+    p.add_argument(
+        "--grid",
+        metavar="FILE",
+        default=None,
+        help="YAML grid: NegotiationModel parameters (a list is an axis) plus 'seeds'",
+    )
+    add_sweep_options(p)
+    p.set_defaults(func=run, default_of=p.get_default)
+
+
+def build_grid_from_args(args: argparse.Namespace, defaults: dict[str, list[Any]]) -> Grid:
+    """The grid of ``args`` (flags and/or ``--grid`` file); ``defaults`` fills missing axes.
+
+    A single-valued flag left at its default yields to the grid file; set in both, it is
+    an error (so is a list flag also given in the file).
+    """
+    from parley.experiments.grid import build_grid, load_grid_file, seed_list
+
+    axes, fixed, seeds = ({}, {}, None)
+    if getattr(args, "grid", None):
+        axes, fixed, seeds = load_grid_file(args.grid)
+    for name in AXES:
+        values = getattr(args, name)
+        if values is None:
+            continue
+        if name in axes or name in fixed:
+            raise UserError(f"--{name} is also set in {args.grid}; set it in one place")
+        axes[name] = list(dict.fromkeys(values))
+    for flag, key in FIXED.items():
+        value = getattr(args, flag)
+        if key in axes or key in fixed:
+            if value != args.default_of(flag):
+                raise UserError(f"--{flag.replace('_', '-')} is also set in {args.grid}")
+            continue
+        fixed[key] = value
+    for name, values in defaults.items():
+        if name not in axes and name not in fixed:
+            axes[name] = values
+    if "model" not in axes and "model" not in fixed:
+        if "backend" in axes:
+            raise UserError(f"{args.grid}: a grid over backends needs its 'model' list too")
+        fixed["model"] = default_model(fixed["backend"])
+    if args.seed_list is not None or args.seeds is not None:
+        if seeds is not None:
+            raise UserError(f"seeds are set both in {args.grid} and by a flag")
+        seeds = args.seed_list if args.seed_list is not None else args.seeds
+    return build_grid(axes, fixed, seed_list(seeds))
+
+
+def execute(args: argparse.Namespace, grid: Grid, kind: str) -> SweepSummary:
+    """Run ``grid`` as the flags say; print the summary; return it."""
+    from parley.experiments.sweep import run_sweep
+
+    if args.executor == "dask" and not args.scheduler:
+        raise UserError("--executor dask needs --scheduler tcp://HOST:PORT")
+    if args.scheduler and args.executor != "dask":
+        raise UserError("--scheduler is only used with --executor dask")
+    summary = run_sweep(
+        grid,
+        args.out,
+        kind=kind,
+        jobs=args.jobs,
+        executor=args.executor,
+        scheduler=args.scheduler,
+        progress=not args.quiet,
+    )
+    print(summary.text(), flush=True)
+    return summary
+
+
+def run(args: argparse.Namespace) -> int:
+    from parley.scenarios import builtin_names
+
+    with user_errors():
+        defaults = {"scenario": builtin_names(), "condition": ["none"], "policy": ["llm"]}
+        grid = build_grid_from_args(args, defaults)
+        execute(args, grid, kind="sweep")
+    return 0

@@ -1,0 +1,207 @@
+"""Sweeps: every run of a grid, in parallel, resumable, into one results directory.
+
+A sweep directory holds ``shards/`` (one file per finished run, see
+:mod:`parley.experiments.shards`), the merged tables ``runs``, ``rounds``, ``agents``,
+``moves`` and ``calls`` as Parquet, and ``manifest.json`` (grid, package versions, git
+revision, backends and models, cache modes, executor, counts). Restarting a sweep on the
+same directory skips the runs whose shard ended well, runs the rest (failed runs are tried
+again), and merges every shard again, so nothing is lost or duplicated even after a
+``kill -9``. Load the result with :func:`parley.load_results`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from parley.experiments.executors import EXECUTORS, check_scheduler, run_dask, run_local
+from parley.experiments.grid import Grid, RunSpec
+from parley.experiments.manifest import build_manifest
+from parley.experiments.progress import Progress
+from parley.experiments.shards import SHARD_DIR, merge, remove_partial, scan, shard_dir
+from parley.experiments.storage import MANIFEST, ResultsError, write_json, write_parquet
+
+SWEEP_KINDS = ("sweep", "protocol")
+_LOCK = ".sweep.lock"
+
+
+@dataclass
+class SweepSummary:
+    """What a sweep did: how many runs, finished before, run now, failed, and the outcomes."""
+
+    out_dir: Path
+    total: int
+    skipped: int
+    ran: int
+    failed: int
+    outcomes: Counter[str] = field(default_factory=Counter)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def text(self) -> str:
+        """The one-paragraph summary printed at the end of a sweep."""
+        mix = ", ".join(f"{n} {k}" for k, n in sorted(self.outcomes.items())) or "no outcomes"
+        lines = [
+            f"{self.total} runs ({self.skipped} already done, {self.ran} run now) in "
+            f"{self.seconds:.1f} s: {mix}; {self.failed} failed -> {self.out_dir}/"
+        ]
+        lines += [f"  failed {rid}: {reason}" for rid, reason in self.failures[:5]]
+        if len(self.failures) > 5:
+            lines.append(f"  ... and {len(self.failures) - 5} more (see runs.parquet 'error')")
+        return "\n".join(lines)
+
+
+def check_sweep_dir(out_dir: str | Path) -> Path:
+    """The sweep directory to (re)use; raise :class:`ResultsError` if it is something else.
+
+    A missing or empty directory is fine, and so is one a sweep wrote before; a file, or
+    a directory holding other things (or a single ``parley run``), is refused.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ResultsError(f"{out}: exists and is not a directory")
+    if not out.exists() or not any(out.iterdir()):
+        return out
+    manifest = out / MANIFEST
+    if manifest.is_file():
+        try:
+            kind = json.loads(manifest.read_text()).get("kind")
+        except (OSError, json.JSONDecodeError, AttributeError):
+            raise ResultsError(f"{manifest}: corrupt manifest; not a sweep directory") from None
+        if kind in SWEEP_KINDS:
+            return out
+        raise ResultsError(f"{out}: holds a '{kind}' result, not a sweep; choose another --out")
+    if (out / SHARD_DIR).is_dir():
+        return out  # killed before its first manifest write: its shards are still good
+    raise ResultsError(f"{out}: not empty and not a parley sweep directory; choose another --out")
+
+
+@contextmanager
+def sweep_lock(out: Path) -> Iterator[None]:
+    """One sweep at a time per directory (the OS drops the lock if the process dies)."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / _LOCK, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ResultsError(f"{out}: another sweep is writing this directory") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def run_sweep(
+    grid: Grid,
+    out_dir: str | Path,
+    *,
+    kind: str = "sweep",
+    jobs: int = 1,
+    executor: str = "local",
+    scheduler: str | None = None,
+    progress: bool = True,
+) -> SweepSummary:
+    """Run every pending run of ``grid`` into ``out_dir`` and merge the results.
+
+    Raises :class:`ResultsError` for a directory that is not a sweep's and
+    :class:`~parley.experiments.executors.ExecutorError` for an unusable executor; a run
+    that fails is recorded, never raised.
+    """
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor '{executor}' (one of: {', '.join(EXECUTORS)})")
+    if executor == "dask":
+        if not scheduler:
+            raise ValueError("--executor dask needs --scheduler tcp://HOST:PORT")
+        check_scheduler(scheduler)
+    out = check_sweep_dir(out_dir)
+    started = time.perf_counter()
+    with sweep_lock(out):
+        shards = shard_dir(out)
+        shards.mkdir(parents=True, exist_ok=True)
+        remove_partial(shards)
+        runs = grid.runs()
+        before = scan(shards)
+        done = [r for r in runs if before.get(r.run_id, {}).get("status") == "ok"]
+        pending = [r for r in runs if before.get(r.run_id, {}).get("status") != "ok"]
+        parameters = dict(kind=kind, jobs=jobs, executor=executor, scheduler=scheduler)
+        write_manifest(out, grid, runs, status="running", **parameters)
+        bar = Progress(len(runs), [before[r.run_id] for r in done], enabled=progress)
+        try:
+            if executor == "dask":
+                run_dask(pending, shards, scheduler or "", bar)
+            else:
+                run_local(pending, shards, jobs, bar)
+        finally:
+            bar.close()
+        summary = finish(out, grid, runs, **parameters)
+    summary.skipped, summary.ran = len(done), len(pending)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def finish(out: Path, grid: Grid, runs: list[RunSpec], **parameters: Any) -> SweepSummary:
+    """Merge every shard of the directory into the tables and write the final manifest.
+
+    Shards of earlier grids in the same directory are kept (a sweep extended with more
+    seeds or conditions); the grid's own runs come first, in grid order.
+    """
+    shards = shard_dir(out)
+    known = scan(shards)
+    order = [r.run_id for r in runs] + sorted(set(known) - {r.run_id for r in runs})
+    frames = merge(shards, order)
+    for name, frame in frames.items():
+        write_parquet(out / f"{name}.parquet", frame)
+    mine = [known[r.run_id] for r in runs if r.run_id in known]
+    failed = [
+        (r.run_id, known[r.run_id].get("error") or "")
+        for r in runs
+        if known.get(r.run_id, {}).get("status", "ok") != "ok"
+    ]
+    write_manifest(out, grid, runs, status="complete", **parameters)
+    outcomes = Counter(str(s.get("outcome")) for s in mine if s.get("status") == "ok")
+    return SweepSummary(out, len(runs), 0, 0, len(failed), outcomes, failed)
+
+
+def write_manifest(out: Path, grid: Grid, runs: list[RunSpec], status: str, **extra: Any) -> None:
+    """The sweep's manifest: grid, versions, git revision, LLMs, cache modes, counts."""
+    cells = [json.loads(c) for c in grid.cells()]
+    with_llm = [c for c in cells if "llm" in (c.get("policy"), c.get("authority"))]
+    llms = sorted(
+        {f"{c.get('backend', 'embedded')}/{c.get('model', 'qwen2.5-0.5b')}" for c in with_llm}
+    )
+    previous = _read_manifest(out)
+    history = previous.get("history", []) if previous else []
+    if previous and previous.get("parameters") != grid.to_dict():
+        history = [
+            *history,
+            {"created": previous.get("created"), "grid": previous.get("parameters")},
+        ]
+    manifest = build_manifest(
+        extra.pop("kind", "sweep"),
+        grid.to_dict(),
+        status=status,
+        runs=len(runs),
+        cells=len(cells),
+        llms=llms,
+        cache_modes=sorted({str(c.get("cache", "off")) for c in with_llm}),
+        **extra,
+        history=history,
+    )
+    write_json(out / MANIFEST, manifest)
+
+
+def _read_manifest(out: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((out / MANIFEST).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+__all__ = ["SweepSummary", "check_sweep_dir", "run_sweep"]
