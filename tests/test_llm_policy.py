@@ -62,6 +62,20 @@ def test_reply_in_prose_and_fences_is_extracted():
     assert decision.valid and decision.action.kind == ActionKind.HOLD
 
 
+def test_fields_a_move_does_not_use_are_dropped_not_held_against_it():
+    _, (obs, *_) = observations()
+    replies = [
+        {"action": "accept", "value": 55, "target": "critical", "message": "Fine."},
+        {"action": "propose", "value": 45, "target": "city", "message": "Meet here."},
+    ]
+    llm = ScriptedLLM(replies)
+    accept, propose_ = (LLMPolicy(llm).decide(obs) for _ in replies)
+    assert accept.valid and (accept.action.kind, accept.action.value) == ("accept", None)
+    assert accept.action.target is None and not accept.repaired
+    assert propose_.valid and (propose_.action.value, propose_.action.target) == (45, None)
+    assert len(llm.requests) == 2  # no repairs needed
+
+
 def test_invalid_reply_is_repaired_once_with_the_error():
     _, (obs, *_) = observations()
     llm = ScriptedLLM([propose(1000), propose(60)])

@@ -9,6 +9,7 @@ field, output budget, reasoning setting); without one it plays the plain ``none`
 
 Failure handling, all recorded in the returned :class:`Decision`:
 
+- fields a move does not use (a ``value`` on ``accept``...) are dropped, not held against it;
 - an invalid reply gets ONE repair call that quotes the validation error; still invalid ->
   ``hold`` with ``valid=False`` (an invalid turn);
 - :class:`LLMError` (a backend down for good after its own retries) -> ``hold``,
@@ -35,7 +36,15 @@ from parley.agents.prompting import (
 )
 from parley.agents.reflection import wrap
 from parley.concurrency import run_sync
-from parley.grammar import Action, InvalidAction, extract_json, parse_action, validate_action
+from parley.grammar import (
+    VALUE_KINDS,
+    Action,
+    ActionKind,
+    InvalidAction,
+    extract_json,
+    parse_action,
+    validate_action,
+)
 from parley.llm.interface import BudgetExceeded, Completion, LanguageModel, LLMError, Request
 from parley.llm.records import call_record
 from parley.scenarios.schema import Scenario
@@ -135,7 +144,9 @@ class _Turn:
                 self.state = state
             elif self.framing.state_key is not None:
                 raise InvalidAction(f"missing the private '{self.framing.state_key}' field")
-            self.action = validate_action(parse_action(obj), self.obs.table_view())
+            self.action = validate_action(
+                unused_fields_dropped(parse_action(obj)), self.obs.table_view()
+            )
         except InvalidAction as err:
             self.error = str(err)
         self.calls.append(self._record(completion, valid=self.error is None))
@@ -177,6 +188,21 @@ class _Turn:
             reasoning="\n---\n".join(self.reasoning) or None,
             **extra,
         )
+
+
+def unused_fields_dropped(action: Action) -> Action:
+    """The action without a ``value`` or ``target`` its move does not use.
+
+    The schema requires every key, so a small model often fills ``value`` on an ``accept`` or
+    ``target`` on a ``propose``; the move itself is clear, so the stray field is ignored rather
+    than counted as an invalid turn. A missing field a move needs is still invalid.
+    """
+    update: dict[str, Any] = {}
+    if action.kind not in VALUE_KINDS and action.value is not None:
+        update["value"] = None
+    if action.kind != ActionKind.SUPPORT and action.target is not None:
+        update["target"] = None
+    return action.model_copy(update=update) if update else action
 
 
 def _text(completion: Completion) -> str:
@@ -225,7 +251,7 @@ def build_llm_policies(
         llm = make_llm(params)
     temperature = float(params.get("temperature", 0.8))
     condition = params.get("condition", "none")
-    policies = {
+    policies: dict[str, Policy] = {
         p.id: wrap(LLMPolicy(llm, temperature=temperature), condition) for p in scenario.parties
     }
     return policies, llm

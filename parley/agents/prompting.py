@@ -154,6 +154,7 @@ def private_text(obs: Observation, framing: Framing) -> str:
     state = ""
     if framing.state_key is not None:
         state = render("state", label=framing.state_label, state=obs.private_state or "(none yet)")
+        state += "\n"
     return render(
         "private",
         me=party.id,
@@ -168,7 +169,7 @@ def private_text(obs: Observation, framing: Framing) -> str:
         beliefs=beliefs,
         state=state,
         round=obs.round,
-    ).replace("\n\n", "\n")
+    )
 
 
 def negotiator_messages(obs: Observation, framing: Framing) -> list[Message]:
