@@ -1,0 +1,252 @@
+"""The sampler-qualification report of a results directory (Markdown or HTML + PNG figures).
+
+Per model: the cells side by side (n, compromise and authority rates with Wilson
+intervals, trigger mix, action entropy, concession arcs, diversity, invalid turns, tokens
+and cost), the flags raised, comparisons against a reference condition (Fisher exact), and
+three figures. The document is built once as a list of blocks and rendered to either
+format; the HTML embeds its figures, so the one file is the whole report.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from parley import metrics as m
+from parley.experiments import figures, summary
+from parley.experiments.render import Block, render_html, render_markdown
+from parley.experiments.storage import atomic_write_bytes, load_results
+
+FORMATS = ("md", "html")
+
+
+@dataclass(frozen=True)
+class Report:
+    """A written report: its path, the figures, and the headline table for the terminal."""
+
+    path: Path
+    figures: list[Path]
+    headline: str
+
+
+def write_report(
+    results_dir: str | Path,
+    fmt: str = "md",
+    reference: str = "bounded",
+    out_dir: str | Path | None = None,
+) -> Report:
+    """Write ``report.<fmt>`` and ``figures/*.png`` into ``out_dir`` (default: the results)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown report format '{fmt}' (one of: {', '.join(FORMATS)})")
+    res = load_results(results_dir)
+    runs, moves, agents = res["runs"], res.get("moves"), res.get("agents")
+    moves = moves if moves is not None else pd.DataFrame({"run_id": [], "action": []})
+    agents = (
+        agents
+        if agents is not None
+        else pd.DataFrame({"run_id": [], "Step": [], "party": [], "position": []})
+    )
+    out = Path(out_dir) if out_dir is not None else Path(results_dir)
+    trajs = m.trajectories(agents)
+    per_run = summary.labelled(m.run_metrics(runs, moves, agents, trajs))
+    cells = summary.cell_table(runs, moves, agents, trajs)
+    blocks: list[Block] = _front(res.manifest, runs, reference)
+    written: list[Path] = []
+    for label in sorted(per_run.label.unique()):
+        mine = cells[cells.label == label]
+        blocks += _model_blocks(label, mine, summary.comparisons(mine, reference), reference)
+        paths = _figures(label, per_run[per_run.label == label], mine, trajs, out / "figures")
+        written += paths
+        blocks.append(("h3", "Figures"))
+        blocks += [("img", p.relative_to(out).as_posix(), p.stem) for p in paths]
+    text = render_markdown(blocks) if fmt == "md" else render_html(blocks, out)
+    path = out / f"report.{fmt}"
+    atomic_write_bytes(path, text.encode("utf-8"))
+    return Report(path, written, headline(cells))
+
+
+def _front(manifest: dict, runs: pd.DataFrame, reference: str) -> list[Block]:
+    failed = int((runs.get("status", pd.Series(["ok"] * len(runs))) != "ok").sum())
+    versions = manifest.get("versions", {})
+    return [
+        ("h1", "Sampler-qualification report"),
+        (
+            "p",
+            f"{len(runs)} runs ({failed} failed) · created {manifest.get('created', '?')} · "
+            f"parley {versions.get('parley', '?')}, mesa {versions.get('mesa', '?')} · "
+            f"git {manifest.get('git_revision') or 'unknown'}",
+        ),
+        (
+            "p",
+            "A cell is one model × scenario × condition. Rates are over completed runs "
+            "(compromise or authority decision) with 95% Wilson intervals; action entropy is "
+            "in bits (max log2 6 ≈ 2.585), the mean of per-run values and the pooled value; "
+            "a concession arc is a negotiator making ≥ 2 moves toward the others' median and "
+            "ending ≥ 10% of the range closer; diversity is the mean pairwise distance between "
+            "runs' position trajectories (fraction of the range). Flags: authority collapse "
+            f"(authority rate ≥ {m.AUTHORITY_COLLAPSE_RATE:g}); diversity without fidelity "
+            f"(mean entropy ≥ {m.DIVERSITY_ENTROPY_BITS:g} bit and authority rate ≥ "
+            f"{m.AUTHORITY_COLLAPSE_RATE:g}). Comparisons: Fisher exact test of each "
+            f"condition's authority rate against '{reference}'. The scenarios, grammar and "
+            "formulas are this project's adaptation of the solver-sampler protocol.",
+        ),
+    ]
+
+
+CELL_HEAD = [
+    "scenario",
+    "condition",
+    "n",
+    "failed",
+    "compromise [95% CI]",
+    "authority [95% CI]",
+    "esc/deadlock/deadline",
+    "entropy mean/pooled",
+    "arc rate",
+    "diversity",
+    "outcome H",
+    "invalid",
+    "tokens",
+    "cost $",
+    "flags",
+]
+
+
+def _model_blocks(
+    label: str, cells: pd.DataFrame, comp: pd.DataFrame, reference: str
+) -> list[Block]:
+    rows = [
+        [
+            r.scenario,
+            r.condition,
+            str(r.n),
+            str(r.failed),
+            _ci(r.compromise, r.compromise_lo, r.compromise_hi),
+            _ci(r.authority, r.authority_lo, r.authority_hi),
+            f"{r.trigger_escalation}/{r.trigger_deadlock}/{r.trigger_deadline}",
+            f"{_num(r.entropy_mean)} / {_num(r.entropy_pooled)}",
+            _num(r.arc_rate),
+            _num(r.diversity, 3),
+            _num(r.outcome_entropy),
+            _num(r.invalid_rate, 3),
+            f"{r.tokens:,}",
+            f"{r.cost_usd:.4f}",
+            _flag_marks(r),
+        ]
+        for r in cells.itertuples()
+    ]
+    raised = summary.flags(cells)
+    blocks: list[Block] = [
+        ("h2", f"Model: {label}"),
+        ("h3", "Cells"),
+        ("table", CELL_HEAD, rows),
+        ("h3", "Flags"),
+    ]
+    blocks.append(("list", raised) if raised else ("p", "No flag raised."))
+    blocks.append(("h3", f"Against the reference condition '{reference}'"))
+    if comp.empty:
+        blocks.append(("p", f"No '{reference}' cells to compare with."))
+    else:
+        head = ["scenario", "condition", "authority", reference, "difference", "Fisher p"]
+        blocks.append(
+            (
+                "table",
+                head,
+                [
+                    [
+                        c.scenario,
+                        c.condition,
+                        _num(c.authority),
+                        _num(c.reference_authority),
+                        f"{c.difference:+.2f}" if not math.isnan(c.difference) else "–",
+                        _p(c.p_value),
+                    ]
+                    for c in comp.itertuples()
+                ],
+            )
+        )
+    return blocks
+
+
+def _figures(
+    label: str,
+    per_run: pd.DataFrame,
+    cells: pd.DataFrame,
+    trajs: dict[str, pd.DataFrame],
+    folder: Path,
+) -> list[Path]:
+    conditions = sorted(per_run.condition.unique())
+    slug = re.sub(r"[^A-Za-z0-9.]+", "-", label).strip("-")
+    drawn = {
+        "outcomes": figures.outcome_mix(per_run, conditions),
+        "entropy-vs-authority": figures.entropy_vs_authority(cells),
+        "trajectories": figures.sample_trajectories(per_run, trajs, conditions),
+    }
+    paths = []
+    for name, fig in drawn.items():
+        path = folder / f"{slug}-{name}.png"
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=110)
+        atomic_write_bytes(path, buffer.getvalue())
+        paths.append(path)
+    return paths
+
+
+def _num(x: float, digits: int = 2) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def _ci(value: float, lo: float, hi: float) -> str:
+    return "–" if math.isnan(value) else f"{value:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
+def _p(p: float) -> str:
+    return "–" if math.isnan(p) else (f"{p:.2g}" if p < 0.001 else f"{p:.3f}")
+
+
+def _flag_marks(r) -> str:
+    marks = (["AUTHORITY COLLAPSE"] if r.authority_collapse else []) + (
+        ["DIVERSITY W/O FIDELITY"] if r.diversity_without_fidelity else []
+    )
+    return ", ".join(marks)
+
+
+def headline(cells: pd.DataFrame) -> str:
+    """The report's headline table as plain text for the terminal."""
+    head = [
+        "model",
+        "scenario",
+        "condition",
+        "n",
+        "compromise",
+        "authority",
+        "entropy",
+        "arc",
+        "flags",
+    ]
+    rows = [
+        [
+            r.label,
+            r.scenario,
+            r.condition,
+            str(r.n),
+            _num(r.compromise),
+            _num(r.authority),
+            _num(r.entropy_mean),
+            _num(r.arc_rate),
+            _flag_marks(r),
+        ]
+        for r in cells.itertuples()
+    ]
+    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+        for line in [head, *rows]
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,143 @@
+"""Per-cell summaries of a results directory: the numbers of the sampler-qualification report.
+
+A *cell* is one model (policy, or backend/model for LLM policies) × scenario × condition.
+Rates, entropies, arcs and diversity are computed over the cell's completed runs (ended in
+a compromise or an authority decision); failed runs are counted apart, and tokens, cost and
+invalid turns include them (they were spent). Every formula is in :mod:`parley.metrics`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pandas as pd
+
+from parley import metrics as m
+
+CELL = ("label", "scenario", "condition")
+TRIGGERS = ("escalation", "deadlock", "deadline")
+
+
+def model_label(policy: str, backend: Any, model: Any) -> str:
+    """How a "model" is named in reports: the rule-based policy, or ``backend/model``."""
+    return f"{backend}/{model}" if policy == "llm" else str(policy)
+
+
+def labelled(runs: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` with a ``label`` column (see :func:`model_label`)."""
+    labels = [
+        model_label(p, b, mo)
+        for p, b, mo in zip(runs.policy, runs.backend, runs.model, strict=True)
+    ]
+    return runs.assign(label=labels)
+
+
+def cell_table(
+    runs: pd.DataFrame,
+    moves: pd.DataFrame,
+    agents: pd.DataFrame,
+    trajs: dict[str, pd.DataFrame] | None = None,
+) -> pd.DataFrame:
+    """One row per cell with n, rates and intervals, triggers, entropies, arcs, diversity,
+    invalid-turn rate, tokens, cost and the two flags.
+
+    ``trajs`` may pass :func:`parley.metrics.trajectories` of ``agents`` if already computed.
+    """
+    trajs = m.trajectories(agents) if trajs is None else trajs
+    per_run = labelled(m.run_metrics(runs, moves, agents, trajs))
+    actions = moves.groupby("run_id")["action"].apply(list).to_dict() if len(moves) else {}
+    rows = [
+        _cell_row(dict(zip(CELL, key, strict=True)), group, trajs, actions)
+        for key, group in per_run.groupby(list(CELL), sort=True)
+    ]
+    return pd.DataFrame(rows)
+
+
+def _cell_row(
+    key: dict[str, Any],
+    runs: pd.DataFrame,
+    trajectories: dict[str, pd.DataFrame],
+    actions: dict[str, list[str]],
+) -> dict[str, Any]:
+    done = runs[runs.completed]
+    n = len(done)
+    compromise = m.rate(int((done.outcome == "compromise").sum()), n)
+    authority = m.rate(int((done.outcome == "authority_decision").sum()), n)
+    triggers = Counter(done.loc[done.outcome == "authority_decision", "trigger"])
+    entropy = float(done.action_entropy.mean()) if n else float("nan")
+    pooled = m.action_entropy(a for rid in done.run_id for a in actions.get(rid, []))
+    span = m.span_of(runs.iloc[0])
+    trajs = [trajectories[rid] for rid in done.run_id if rid in trajectories]
+    return {
+        **key,
+        "n": n,
+        "failed": int(len(runs) - n),
+        "compromise": compromise.value,
+        "compromise_lo": compromise.lo,
+        "compromise_hi": compromise.hi,
+        "authority_k": authority.k,
+        "authority": authority.value,
+        "authority_lo": authority.lo,
+        "authority_hi": authority.hi,
+        **{f"trigger_{t}": int(triggers.get(t, 0)) for t in TRIGGERS},
+        "entropy_mean": entropy,
+        "entropy_pooled": pooled,
+        "arc_rate": m.rate(int(done.concession_arc.sum()), n).value,
+        "diversity": m.trajectory_diversity(trajs, span),
+        "outcome_entropy": m.outcome_entropy(done.outcome_class),
+        "invalid_rate": m.invalid_turn_rate(
+            int(runs.invalid_turns.fillna(0).sum()), int(runs.turns.fillna(0).sum())
+        ),
+        "tokens": int(_sum(runs, "prompt_tokens", "completion_tokens", "reasoning_tokens")),
+        "cost_usd": float(_sum(runs, "cost_usd")),
+        "authority_collapse": bool(n) and m.authority_collapse(authority.value),
+        "diversity_without_fidelity": bool(n)
+        and m.diversity_without_fidelity(entropy, authority.value),
+    }
+
+
+def _sum(frame: pd.DataFrame, *columns: str) -> float:
+    return sum(float(frame[c].fillna(0).sum()) for c in columns if c in frame.columns)
+
+
+def comparisons(cells: pd.DataFrame, reference: str = "bounded") -> pd.DataFrame:
+    """Each cell's authority-decision rate against the ``reference`` condition's cell of the
+    same model and scenario: the difference and a two-sided Fisher exact p-value."""
+    rows = []
+    ref = {(r.label, r.scenario): r for r in cells.itertuples() if r.condition == reference}
+    for r in cells.itertuples():
+        base = ref.get((r.label, r.scenario))
+        if base is None or r.condition == reference:
+            continue
+        rows.append(
+            {
+                "label": r.label,
+                "scenario": r.scenario,
+                "condition": r.condition,
+                "reference": reference,
+                "authority": r.authority,
+                "reference_authority": base.authority,
+                "difference": r.authority - base.authority,
+                "p_value": m.fisher_exact_p(r.authority_k, r.n, base.authority_k, base.n),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def flags(cells: pd.DataFrame) -> list[str]:
+    """One sentence per raised flag."""
+    out = []
+    for r in cells.itertuples():
+        where = f"{r.label} · {r.scenario} · {r.condition}"
+        if r.authority_collapse:
+            out.append(
+                f"authority collapse: {where} — {r.authority:.0%} of {r.n} runs end in an "
+                f"authority decision (≥ {m.AUTHORITY_COLLAPSE_RATE:.0%})"
+            )
+        if r.diversity_without_fidelity:
+            out.append(
+                f"diversity without fidelity: {where} — action entropy {r.entropy_mean:.2f} bits "
+                f"(≥ {m.DIVERSITY_ENTROPY_BITS:g}) yet {r.authority:.0%} authority decisions"
+            )
+    return out
