@@ -11,17 +11,21 @@ real server's would. Usage::
         ...
         assert len(server.requests) == 3
 
-Answers come from a queue of scripted :class:`Reply` objects, then from ``responder``
+Answers come from a queue of scripted :class:`Reply` objects, then from ``plan`` (faults
+drawn by request, e.g. :class:`parley.llm.fake_replies.FaultPlan`), then from ``responder``
 (default: :func:`parley.llm.fake_replies.default_responder`).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import signal
 import socket
 import struct
 import threading
 from collections import deque
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -49,6 +53,8 @@ class FakeOpenAIServer:
         model: the id listed at ``/v1/models``.
         hang_s: how long a ``hang`` fault stalls (cut short by :meth:`stop`).
         port: 0 picks a free port.
+        plan: ``(request_json) -> Reply`` for unscripted requests (faults by request, so
+            concurrent calls get the same faults in any arrival order); None: normal replies.
     """
 
     def __init__(
@@ -60,6 +66,7 @@ class FakeOpenAIServer:
         model: str = "fake-model",
         hang_s: float = 30.0,
         port: int = 0,
+        plan: Callable[[dict[str, Any]], Reply] | None = None,
     ) -> None:
         self.responder = responder or default_responder
         self.latency_s = latency_s
@@ -68,6 +75,7 @@ class FakeOpenAIServer:
         self.hang_s = hang_s
         self.requests: list[dict[str, Any]] = []
         self._port = port
+        self.plan = plan
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -122,7 +130,9 @@ class FakeOpenAIServer:
     def _take(self, body: dict[str, Any]) -> Reply:
         with self._lock:
             self.requests.append(body)
-            return self._queue.popleft() if self._queue else Reply()
+            if self._queue:
+                return self._queue.popleft()
+        return self.plan(body) if self.plan is not None else Reply()
 
     def answer(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
         """The completion object for a request that gets an HTTP-200 answer."""
@@ -229,3 +239,23 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _error(message: str, code: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": code, "code": code, "param": None}}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve in the foreground: ``python -m parley.llm.fake_server --port 8011``."""
+    parser = argparse.ArgumentParser(description="A loopback fake OpenAI-compatible server.")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--reasoning", action="store_true", help="act as a reasoning model")
+    args = parser.parse_args(argv)
+    server = FakeOpenAIServer(latency_s=args.latency, reasoning=args.reasoning, port=args.port)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with server:
+        print(server.base_url, flush=True)  # the first line of output: where to connect
+        stop.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -155,11 +155,27 @@ class OpenAIBackend:
                 max_retries=0,
                 http_client=openai.DefaultAsyncHttpxClient(verify=_ssl_context()),
             )
+            _preset_platform(client)
             self._clients[loop] = client
             closer = loop.create_task(_close_when_loop_ends(client))
             self._closers.add(closer)
             closer.add_done_callback(self._closers.discard)
         return client
+
+
+@functools.cache
+def _platform() -> Any:
+    from openai._base_client import get_platform
+
+    return get_platform()
+
+
+def _preset_platform(client: openai.AsyncOpenAI) -> None:
+    # A new client looks up its platform headers in the loop's default executor on its first
+    # request; with a fresh loop per round (run_sync) that starts and joins executor threads
+    # every round. Look it up once per process instead (skipped if openai renames the field).
+    if getattr(client, "_platform", "absent") is None:
+        client._platform = _platform()
 
 
 @functools.cache
