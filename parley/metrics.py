@@ -241,13 +241,23 @@ def rate(k: int, n: int) -> Rate:
 def fisher_exact_p(k1: int, n1: int, k2: int, n2: int) -> float:
     """Two-sided Fisher exact p-value that ``k1/n1`` and ``k2/n2`` share one rate.
 
-    The 2×2 table is ``[[k1, n1-k1], [k2, n2-k2]]``; NaN when either group is empty.
+    With the margins of the 2×2 table ``[[k1, n1-k1], [k2, n2-k2]]`` fixed, the count in
+    the first cell is hypergeometric: ``P(x) = C(K, x)·C(N-K, n1-x) / C(N, n1)`` with
+    ``K = k1 + k2`` and ``N = n1 + n2``. The p-value sums ``P(x)`` over every table no more
+    likely than the observed one (relative tolerance 1e-7, as ``scipy.stats.fisher_exact``,
+    which the tests compare it with; computed here in exact integers, without importing
+    scipy.stats, which costs seconds). NaN when either group is empty.
     """
     if n1 == 0 or n2 == 0:
         return math.nan
-    from scipy.stats import fisher_exact  # scipy comes with mesa; imported on first use
-
-    return float(fisher_exact([[k1, n1 - k1], [k2, n2 - k2]], alternative="two-sided")[1])
+    total, successes = n1 + n2, k1 + k2
+    lo, hi = max(0, successes - n2), min(n1, successes)
+    weights = {
+        x: math.comb(successes, x) * math.comb(total - successes, n1 - x) for x in range(lo, hi + 1)
+    }
+    observed = weights[k1]
+    extreme = sum(w for w in weights.values() if w <= observed * (1 + 1e-7))
+    return min(1.0, extreme / math.comb(total, n1))
 
 
 def invalid_turn_rate(invalid_turns: int, turns: int) -> float:

@@ -161,6 +161,16 @@ def test_fisher_exact_by_hand() -> None:
     assert math.isnan(m.fisher_exact_p(0, 0, 1, 2))
 
 
+@pytest.mark.parametrize("n1,n2", [(15, 15), (4, 9), (1, 3)])
+def test_fisher_exact_matches_scipy(n1: int, n2: int) -> None:
+    from scipy.stats import fisher_exact
+
+    for k1 in range(n1 + 1):
+        for k2 in range(n2 + 1):
+            expected = fisher_exact([[k1, n1 - k1], [k2, n2 - k2]])[1]
+            assert m.fisher_exact_p(k1, n1, k2, n2) == pytest.approx(expected, rel=1e-9)
+
+
 def test_invalid_turn_rate() -> None:
     assert m.invalid_turn_rate(2, 8) == 0.25
     assert math.isnan(m.invalid_turn_rate(0, 0))

@@ -180,7 +180,7 @@ def test_cli_report_prints_the_headline(results: Path, tmp_path: Path, capsys) -
         "arc",
         "flags",
     ]
-    assert sum("AUTHORITY COLLAPSE" in line for line in lines) == 2  # the two solver cells
+    assert sum("collapse" in line for line in lines) == 2  # the two solver cells
     assert f"Wrote {tmp_path / 'report.html'}" in err
 
 

@@ -36,9 +36,10 @@ def render_markdown(blocks: list[Block]) -> str:
 
 
 _CSS = (
-    "body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;"
-    "color:#222}table{border-collapse:collapse;font-size:13px;margin:1em 0}"
-    "th,td{border:1px solid #ccc;padding:3px 6px;text-align:left}th{background:#f3f3f3}"
+    "body{font-family:system-ui,sans-serif;max-width:1500px;margin:2em auto;padding:0 1em;"
+    "color:#222}.scroll{overflow-x:auto}table{border-collapse:collapse;font-size:12px;"
+    "margin:1em 0}th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;"
+    "white-space:nowrap}th{background:#f3f3f3}"
     "img{max-width:100%;display:block;margin:1em 0}"
 )
 
@@ -60,7 +61,7 @@ def render_html(blocks: list[Block], root: Path) -> str:
                 trs = "".join(
                     "<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows
                 )
-                body.append(f"<table><tr>{th}</tr>{trs}</table>")
+                body.append(f'<div class="scroll"><table><tr>{th}</tr>{trs}</table></div>')
             case ("img", path, alt):
                 data = base64.b64encode((root / path).read_bytes()).decode()
                 body.append(f'<img alt="{e(alt)}" src="data:image/png;base64,{data}">')

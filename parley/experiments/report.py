@@ -89,10 +89,10 @@ def _front(manifest: dict, runs: pd.DataFrame, reference: str) -> list[Block]:
             "a concession arc is a negotiator making ≥ 2 moves toward the others' median and "
             "ending ≥ 10% of the range closer; diversity is the mean pairwise distance between "
             "runs' position trajectories (fraction of the range). Flags: authority collapse "
-            f"(authority rate ≥ {m.AUTHORITY_COLLAPSE_RATE:g}); diversity without fidelity "
-            f"(mean entropy ≥ {m.DIVERSITY_ENTROPY_BITS:g} bit and authority rate ≥ "
-            f"{m.AUTHORITY_COLLAPSE_RATE:g}). Comparisons: Fisher exact test of each "
-            f"condition's authority rate against '{reference}'. The scenarios, grammar and "
+            f"('collapse': authority rate ≥ {m.AUTHORITY_COLLAPSE_RATE:g}); diversity without "
+            f"fidelity ('div-w/o-fidelity': mean entropy ≥ {m.DIVERSITY_ENTROPY_BITS:g} bit and "
+            f"authority rate ≥ {m.AUTHORITY_COLLAPSE_RATE:g}). Comparisons: Fisher exact test of "
+            f"each condition's authority rate against '{reference}'. The scenarios, grammar and "
             "formulas are this project's adaptation of the solver-sampler protocol.",
         ),
     ]
@@ -210,8 +210,8 @@ def _p(p: float) -> str:
 
 
 def _flag_marks(r) -> str:
-    marks = (["AUTHORITY COLLAPSE"] if r.authority_collapse else []) + (
-        ["DIVERSITY W/O FIDELITY"] if r.diversity_without_fidelity else []
+    marks = (["collapse"] if r.authority_collapse else []) + (
+        ["div-w/o-fidelity"] if r.diversity_without_fidelity else []
     )
     return ", ".join(marks)
 
