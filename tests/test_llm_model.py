@@ -76,6 +76,20 @@ def test_concurrency_never_changes_the_outcome():
         pd.testing.assert_frame_equal(runs[1][0][name], runs[5][0][name])
 
 
+def test_sequential_turns_see_the_earlier_moves_of_their_round():
+    llm = PuppetLLM(negotiator_responder)
+    model = NegotiationModel(policy="llm", llm=llm, rng=6, turn_order="sequential", max_rounds=1)
+    model.step()
+    decides = [r for r in llm.requests if len(r.messages) == 2]
+    assert len(decides) == 5 and len(model.datacollector.get_table_dataframe("calls")) == len(
+        llm.requests
+    )
+    shown = [r.messages[1][1].count("R1: ") for r in decides]
+    assert shown == [0, 1, 1, 1, 1]  # the first mover sees no move yet, the others see R1
+    last = decides[-1].messages[1][1]
+    assert last.split("R1: ")[1].split("\n")[0].count(";") == 3  # four earlier movers
+
+
 # -- through the real openai client and the loopback fake server --------------------------------
 @pytest.fixture
 def server():
