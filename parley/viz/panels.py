@@ -1,0 +1,114 @@
+"""The outcome panel and the run-metrics panel."""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+
+import pandas as pd
+import solara
+from mesa.visualization.utils import update_counter
+
+from parley.metrics import action_entropy
+from parley.viz.view import RunView
+
+_TABLE = "border-collapse: collapse; font-size: 0.9em"
+_MAX_ENTROPY_BITS = 2.585  # log2(6): all six action kinds equally often
+
+
+def outcome_headline(view: RunView) -> str:
+    """One line: the outcome with its trigger and value, or where the negotiation stands."""
+    out, unit = view.outcome, view.spec.issue.unit
+    if out is None:
+        standing = view.standing.iloc[-1] if len(view.standing) else None
+        table = "" if standing is None or standing != standing else f"; standing {standing:g}"
+        state = "negotiating" if view.running else "no outcome recorded"
+        return f"No outcome yet: {state}, round {view.round} of {view.max_rounds}{table} {unit}"
+    if out.kind == "compromise":
+        return f"Compromise at {out.value:g} {unit} after {out.round} rounds"
+    if out.kind == "authority_decision":
+        return (
+            f"Authority decision (trigger: {out.trigger}): {out.body} imposes "
+            f"{out.value:g} {unit} after {out.round} rounds"
+        )
+    return f"Run stopped after {out.round} rounds: {out.reason}"
+
+
+def utilities_html(view: RunView) -> str:
+    """Each party's role, ideal and utility of the outcome, as an HTML table."""
+    utilities = view.utilities()
+    if not utilities:
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(p.id)}</td><td>{html.escape(p.role)}</td>"
+        f"<td align='right'>{p.ideal:g}</td><td align='right'>{utilities[p.id]:+.2f}</td></tr>"
+        for p in view.spec.parties
+    )
+    head = "<tr><th align='left'>party</th><th align='left'>role</th><th>ideal</th>"
+    head += "<th>utility</th></tr>"
+    total = f"<tr><td colspan='3'><b>total</b></td><td align='right'><b>{sum(utilities.values()):+.2f}</b></td></tr>"  # noqa: E501
+    return f"<table style='{_TABLE}'>{head}{rows}{total}</table>"
+
+
+def run_metrics(view: RunView) -> dict[str, str]:
+    """The run's measures so far, as label -> text (pure; the panel only shows them).
+
+    Action entropy is :func:`parley.metrics.action_entropy` over every turn so far.
+    """
+    moves, calls = view.moves, view.calls
+    actions = moves["action"].astype(str).tolist() if not moves.empty else []
+    counts = Counter(actions)
+    invalid = int((~moves["valid"].astype(bool)).sum()) if not moves.empty else 0
+    concessions = moves[moves["action"] == "concede"] if not moves.empty else moves
+    out = {
+        "Action entropy": f"{action_entropy(actions):.3f} bits (max {_MAX_ENTROPY_BITS})",
+        "Actions": " · ".join(f"{k} {n}" for k, n in counts.most_common()) or "none yet",
+        "Concessions": f"{len(concessions)} by {concessions['party'].nunique()} parties"
+        if len(concessions)
+        else "0",
+        "Invalid turns": f"{invalid} of {len(actions)}",
+        "Escalations": str(counts.get("escalate", 0)),
+    }
+    out.update(_call_metrics(calls))
+    return out
+
+
+def _call_metrics(calls: pd.DataFrame) -> dict[str, str]:
+    if calls.empty or "total_tokens" not in calls:
+        return {"LLM calls": "0 (rule-based policy)"}
+
+    def total(col: str) -> float:
+        return float(pd.to_numeric(calls[col], errors="coerce").fillna(0).sum())
+
+    n = len(calls)
+    cached = int(calls["cached"].fillna(False).astype(bool).sum())
+    latency = total("latency_s")
+    return {
+        "LLM calls": f"{n} ({cached} from cache)",
+        "Tokens": f"{int(total('total_tokens')):,} (prompt {int(total('prompt_tokens')):,}, "
+        f"completion {int(total('completion_tokens')):,}, "
+        f"reasoning {int(total('reasoning_tokens')):,})",
+        "Latency": f"{latency:.2f} s in all, {latency / n:.2f} s per call",
+    }
+
+
+@solara.component
+def OutcomePanel(view: RunView):
+    """Compromise or authority decision (with trigger), final value, each party's utility."""
+    update_counter.get()
+    solara.HTML(tag="h3", unsafe_innerHTML=html.escape(outcome_headline(view)))
+    if view.rationale and view.outcome is not None:
+        solara.Text(f"Ruling: {view.rationale}")
+    solara.HTML(tag="div", unsafe_innerHTML=utilities_html(view))
+
+
+@solara.component
+def MetricsPanel(view: RunView):
+    """Action entropy so far, concessions, invalid turns, tokens and latency."""
+    update_counter.get()
+    rows = "".join(
+        f"<tr><td style='padding-right:12px'><b>{html.escape(k)}</b></td>"
+        f"<td>{html.escape(v)}</td></tr>"
+        for k, v in run_metrics(view).items()
+    )
+    solara.HTML(tag="table", unsafe_innerHTML=rows, style=_TABLE)
