@@ -25,6 +25,7 @@ import pytest
 from parley.experiments.manifest import build_manifest
 from parley.experiments.records import run_frames
 from parley.experiments.storage import write_results
+from parley.llm.fake_server import FakeOpenAIServer
 from parley.model.model import NegotiationModel
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -136,6 +137,12 @@ def counter(page, text: str):
     return found
 
 
+def choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the sidebar select labelled ``label``."""
+    page.locator(".v-select", has=page.get_by_label(label, exact=True)).click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
 def figures(page) -> list[bytes]:
     """The network and positions figures as rendered pixels."""
     images = page.locator("img:visible")
@@ -158,9 +165,25 @@ def test_app_in_a_browser(page, recorded_run, tmp_path):
     if os.environ.get("PARLEY_APP_SCREENSHOT"):
         shutil.copyfile(tmp_path / "live.png", os.environ["PARLEY_APP_SCREENSHOT"])
 
+    # A slow LLM (a loopback OpenAI-compatible server): the round runs off the UI thread.
+    with FakeOpenAIServer(latency_s=2.0) as server:
+        choose(page, "Policy", "llm")
+        choose(page, "LLM backend", "openai")
+        url = page.get_by_label("Base URL (openai backend; blank: the client's)")
+        url.fill(server.base_url)
+        url.press("Enter")
+        counter(page, "Round 0 of 10")
+        page.get_by_text("live · llm (openai: gpt-4o-mini)").wait_for()
+        page.get_by_role("button", name="Step").click()
+        page.get_by_text("Round 1 in progress…").wait_for(timeout=5_000)
+        toggle = page.get_by_label("Show private ledgers, memos and reasoning").first
+        toggle.check(timeout=5_000)  # the page answers while the round runs
+        assert page.get_by_text("Round 1 in progress…").is_visible()
+        counter(page, "Round 1 of 10")
+        assert len(server.requests) >= 5
+
     # Another scenario: the live run restarts on it.
-    page.locator(".v-select", has=page.get_by_label("Scenario")).click()
-    page.get_by_role("option", name="trading_limits_fragmented").click()
+    choose(page, "Scenario", "trading_limits_fragmented")
     counter(page, "Round 0 of 12")
     page.get_by_text("VaR limit after a volatility shock").wait_for()
 

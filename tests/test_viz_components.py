@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -288,6 +289,24 @@ def test_one_run_of_a_sweep_directory(tmp_path):
     assert len(second.view(99).moves) == len(b.datacollector.tables["moves"]["round"])
 
 
+def test_each_run_of_a_real_sweep_replays_to_its_recorded_end(tmp_path):
+    from parley.experiments.grid import build_grid
+    from parley.experiments.sweep import run_sweep
+
+    grid = build_grid({"policy": ["heuristic", "solver"]}, {"scenario": "grid_curtailment"}, [0])
+    run_sweep(grid, tmp_path / "sweep", progress=False)
+    runs = pd.read_parquet(tmp_path / "sweep" / "runs.parquet")
+    choices = run_choices(tmp_path / "sweep")
+    assert sorted(rid for rid, _ in choices) == sorted(runs["run_id"])
+    for rid, label in choices:
+        row = runs[runs["run_id"] == rid].iloc[0]
+        replay = ReplayRun.open(tmp_path / "sweep", rid)
+        end = replay.view(replay.last_round)
+        assert label.endswith(row["outcome"]) and replay.last_round == row["rounds"]
+        assert end.outcome.kind == row["outcome"] and end.outcome.value == row["final_value"]
+        assert set(end.moves["party"]) == set(end.parties)
+
+
 def test_replay_panel_scrubs_rounds(tmp_path):
     model = played(20)
     replay = ReplayRun.open(record(model, tmp_path / "run"))
@@ -359,3 +378,26 @@ def test_parley_app_command_line_serves_the_app_module():
     assert cmd[1:4] == ["-m", "solara", "run"] and Path(cmd[4]).is_file()
     assert cmd[4].endswith("parley/viz/app.py") and "--no-open" in cmd
     assert cmd[cmd.index("--host") + 1] == "127.0.0.1"
+
+
+@pytest.mark.slow
+def test_parley_app_serves_on_loopback_and_prints_the_url():
+    port = closed_port()
+    cmd = [sys.executable, "-m", "parley", "app", "--port", str(port)]
+    server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        first = server.stdout.readline()
+        assert first.strip() == f"parley app: serving on http://127.0.0.1:{port}/ (Ctrl-C to stop)"
+        deadline = time.monotonic() + 180
+        while True:
+            assert server.poll() is None, server.stdout.read()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as page:
+                    assert page.status == 200 and b"solara" in page.read().lower()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "parley app did not serve in time"
+                time.sleep(0.5)
+    finally:
+        server.terminate()  # `parley app` became the solara server: one process to stop
+        server.wait(timeout=30)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -91,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         env[REPLAY_ENV] = str(replay)
     check_free(args.host, args.port)
     print(f"parley app: serving on http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
-    try:
-        return subprocess.call(server_command(args.host, args.port), env=env)
-    except KeyboardInterrupt:  # the server got the same Ctrl-C and stops by itself
-        return 0
+    # Become the server (one process): Ctrl-C and SIGTERM reach it directly, no orphan.
+    cmd = server_command(args.host, args.port)
+    os.execve(cmd[0], cmd, env)
+    return 0  # not reached
