@@ -184,6 +184,15 @@ def test_cli_report_prints_the_headline(results: Path, tmp_path: Path, capsys) -
     assert f"Wrote {tmp_path / 'report.html'}" in err
 
 
+def test_report_of_a_single_run(tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    assert main(["run", "--policy", "solver", "--quiet", "--out", str(run)]) == 0
+    assert main(["report", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "solver  grid_curtailment  none       1  0.00        1.00" in out
+    assert "## Model: solver" in (run / "report.md").read_text()
+
+
 @pytest.mark.parametrize("kind", ["missing", "empty", "file"])
 def test_cli_report_on_something_else_is_one_line_exit_2(tmp_path: Path, capsys, kind) -> None:
     target = tmp_path / "x"

@@ -44,13 +44,7 @@ def write_report(
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format '{fmt}' (one of: {', '.join(FORMATS)})")
     res = load_results(results_dir)
-    runs, moves, agents = res["runs"], res.get("moves"), res.get("agents")
-    moves = moves if moves is not None else pd.DataFrame({"run_id": [], "action": []})
-    agents = (
-        agents
-        if agents is not None
-        else pd.DataFrame({"run_id": [], "Step": [], "party": [], "position": []})
-    )
+    runs, moves, agents = (_tables(res, n) for n in ("runs", "moves", "agents"))
     out = Path(out_dir) if out_dir is not None else Path(results_dir)
     trajs = m.trajectories(agents)
     per_run = summary.labelled(m.run_metrics(runs, moves, agents, trajs))
@@ -68,6 +62,20 @@ def write_report(
     path = out / f"report.{fmt}"
     atomic_write_bytes(path, text.encode("utf-8"))
     return Report(path, written, headline(cells))
+
+
+_EMPTY = {
+    "moves": ["run_id", "action"],
+    "agents": ["run_id", "Step", "party", "position"],
+}
+
+
+def _tables(res: dict[str, pd.DataFrame], name: str) -> pd.DataFrame:
+    """A table of the results; a single ``parley run --out`` gets the run id ``run``."""
+    frame = res.get(name)
+    if frame is None:
+        return pd.DataFrame({c: [] for c in _EMPTY.get(name, ["run_id"])})
+    return frame if "run_id" in frame.columns else frame.assign(run_id="run")
 
 
 def _front(manifest: dict, runs: pd.DataFrame, reference: str) -> list[Block]:
