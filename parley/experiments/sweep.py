@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from parley.experiments.executors import EXECUTORS, check_scheduler, run_dask, run_local
+from parley.experiments.faults import FaultCounts, count_faults
 from parley.experiments.grid import Grid, RunSpec
 from parley.experiments.manifest import build_manifest
 from parley.experiments.progress import Progress
@@ -44,6 +45,7 @@ class SweepSummary:
     outcomes: Counter[str] = field(default_factory=Counter)
     failures: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    faults: FaultCounts = field(default_factory=FaultCounts)
 
     def text(self) -> str:
         """The one-paragraph summary printed at the end of a sweep."""
@@ -52,6 +54,8 @@ class SweepSummary:
             f"{self.total} runs ({self.skipped} already done, {self.ran} run now) in "
             f"{self.seconds:.1f} s: {mix}; {self.failed} failed -> {self.out_dir}/"
         ]
+        if self.faults.calls:
+            lines.append(self.faults.text())
         lines += [f"  failed {rid}: {reason}" for rid, reason in self.failures[:5]]
         if len(self.failures) > 5:
             lines.append(f"  ... and {len(self.failures) - 5} more (see runs.parquet 'error')")
@@ -166,7 +170,11 @@ def finish(out: Path, grid: Grid, runs: list[RunSpec], **parameters: Any) -> Swe
     ]
     write_manifest(out, grid, runs, status="complete", **parameters)
     outcomes = Counter(str(s.get("outcome")) for s in mine if s.get("status") == "ok")
-    return SweepSummary(out, len(runs), 0, 0, len(failed), outcomes, failed)
+    summary = SweepSummary(out, len(runs), 0, 0, len(failed), outcomes, failed)
+    calls = frames.get("calls")
+    if calls is not None and not calls.empty:
+        summary.faults = count_faults(calls[calls["run_id"].isin({r.run_id for r in runs})])
+    return summary
 
 
 def write_manifest(out: Path, grid: Grid, runs: list[RunSpec], status: str, **extra: Any) -> None:

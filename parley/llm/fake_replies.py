@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import random
+import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +48,55 @@ class Reply:
     def __post_init__(self) -> None:
         if self.fault is not None and self.fault not in FAULTS:
             raise ValueError(f"unknown fault '{self.fault}' (one of: {', '.join(FAULTS)})")
+
+
+class FaultPlan:
+    """Faults injected by request: ``rate`` of the attempts, whatever their arrival order.
+
+    Give it to :class:`~parley.llm.fake_server.FakeOpenAIServer` as ``plan``. Whether an
+    attempt fails, and how, is drawn from a hash of the request (messages and seed), the
+    attempt's number for that request, and ``seed``: concurrent calls get the same faults
+    in any order, so a faulty sweep is as reproducible as a clean one. The kinds are every
+    fault the server injects but ``auth`` (a wrong key is a configuration error, not a
+    fault to recover from): 429 with and without ``Retry-After``, 500, 503 with
+    ``Retry-After``, a connection reset, a hang, an empty body, and each content fault.
+    Faults are transient: attempts after the first ``burst`` of one request always succeed,
+    so a client with ``max_retries >= burst`` recovers from every HTTP fault.
+    ``injected`` counts the faults served, by kind (``rate_limit+retry_after`` for a 429
+    with the header).
+    """
+
+    def __init__(
+        self, rate: float = 0.3, seed: int = 0, retry_after: float = 0.1, burst: int = 2
+    ) -> None:
+        self.rate, self.seed, self.burst = rate, seed, burst
+        self.kinds = [
+            Reply(fault="rate_limit", retry_after=retry_after),
+            Reply(fault="rate_limit"),
+            Reply(fault="server_error"),
+            Reply(fault="unavailable", retry_after=retry_after),
+            Reply(fault="reset"),
+            Reply(fault="hang"),
+            Reply(fault="empty_body"),
+            *(Reply(fault=f) for f in CONTENT_FAULTS),
+        ]
+        self.injected: Counter[str] = Counter()
+        self._attempts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, body: dict[str, Any]) -> Reply:
+        key = json.dumps([body.get("messages"), body.get("seed")], sort_keys=True)
+        with self._lock:
+            attempt = self._attempts[key]
+            self._attempts[key] += 1
+        draw = random.Random(f"{self.seed}:{attempt}:{key}")
+        if attempt >= self.burst or draw.random() >= self.rate:
+            return Reply()
+        reply = draw.choice(self.kinds)
+        label = str(reply.fault) + ("+retry_after" if reply.retry_after is not None else "")
+        with self._lock:
+            self.injected[label] += 1
+        return reply
 
 
 def schema_of(body: dict[str, Any]) -> dict[str, Any] | None:

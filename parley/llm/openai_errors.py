@@ -1,9 +1,10 @@
 """Map ``openai`` client exceptions to :class:`LLMError` with a fault kind.
 
 Fault kinds: ``rate_limit`` (429), ``server_error`` (5xx), ``timeout``, ``connection``
-(refused, reset, DNS) — the transient ones :class:`parley.llm.wrappers.RetryingLLM`
-retries — and ``auth``, ``not_found``, ``bad_request``, ``empty`` (an empty body or no
-choices) and ``bad_response`` (a body that is not a chat completion), which are final.
+(refused, reset, DNS) and ``empty`` (an empty body or no choices: a server or proxy that
+died mid-answer) — the transient ones :class:`parley.llm.wrappers.RetryingLLM` retries —
+and ``auth``, ``not_found``, ``bad_request`` and ``bad_response`` (a body that is not a chat
+completion), which are final.
 Messages name the server and the model but never the API key.
 """
 
@@ -19,7 +20,7 @@ import pydantic
 
 from parley.llm.interface import LLMError
 
-TRANSIENT_FAULTS = frozenset({"rate_limit", "server_error", "timeout", "connection"})
+TRANSIENT_FAULTS = frozenset({"rate_limit", "server_error", "timeout", "connection", "empty"})
 
 
 def to_llm_error(err: Exception, where: str, secret: str | None) -> LLMError:
