@@ -166,7 +166,7 @@ def test_app_in_a_browser(page, recorded_run, tmp_path):
         shutil.copyfile(tmp_path / "live.png", os.environ["PARLEY_APP_SCREENSHOT"])
 
     # A slow LLM (a loopback OpenAI-compatible server): the round runs off the UI thread.
-    with FakeOpenAIServer(latency_s=2.0) as server:
+    with FakeOpenAIServer(latency_s=4.0) as server:
         choose(page, "Policy", "llm")
         choose(page, "LLM backend", "openai")
         url = page.get_by_label("Base URL (openai backend; blank: the client's)")

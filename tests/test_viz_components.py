@@ -36,7 +36,7 @@ from parley.viz.page import ParleyApp
 from parley.viz.panels import MetricsPanel, OutcomePanel, run_metrics
 from parley.viz.params import initial_values, model_kwargs, model_params
 from parley.viz.replay import ReplayRun, run_choices
-from parley.viz.replay_panel import ReplayPanel
+from parley.viz.replay_panel import ReplayOpener, ReplayPanel
 from parley.viz.view import live_view
 
 
@@ -189,7 +189,7 @@ def test_live_panel_steps_resets_and_plays_to_the_end():
 
 
 def test_a_slow_round_runs_off_the_ui_thread():
-    slow = PuppetLLM(negotiator_responder, latency=0.8)
+    slow = PuppetLLM(negotiator_responder, latency=2.0)
 
     def factory(**kwargs):
         return NegotiationModel(**kwargs, llm=slow)
@@ -305,6 +305,28 @@ def test_each_run_of_a_real_sweep_replays_to_its_recorded_end(tmp_path):
         assert label.endswith(row["outcome"]) and replay.last_round == row["rounds"]
         assert end.outcome.kind == row["outcome"] and end.outcome.value == row["final_value"]
         assert set(end.moves["party"]) == set(end.parties)
+
+
+def test_replay_opener_lists_sweep_runs_and_opens_the_chosen_one(tmp_path):
+    from parley.experiments.grid import build_grid
+    from parley.experiments.sweep import run_sweep
+
+    grid = build_grid({"policy": ["heuristic", "solver"]}, {"scenario": "grid_curtailment"}, [3])
+    run_sweep(grid, tmp_path / "sweep", progress=False)
+    opened: list[ReplayRun] = []
+    box, rc = solara.render(ReplayOpener(opened.append), handle_error=False)
+    field = rc.find(v.TextField).widget
+    field.v_model = str(tmp_path / "nowhere")
+    field.fire_event("keyup.enter", {})
+    assert "Cannot open the recorded run" in page_text(box)
+    field.v_model = str(tmp_path / "sweep")
+    field.fire_event("keyup.enter", {})
+    select = rc.find(v.Select).widget
+    solver = next(label for label in select.items if "solver" in label)
+    select.v_model = solver
+    button(rc, "Open recorded run").click()
+    assert len(opened) == 1 and opened[0].summary["policy"] == "solver"
+    assert opened[0].source.endswith(solver.split(" · ", 1)[1])
 
 
 def test_replay_panel_scrubs_rounds(tmp_path):

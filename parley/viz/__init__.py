@@ -1,0 +1,1 @@
+"""The Solara app and its components (only this package imports solara)."""
