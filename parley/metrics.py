@@ -99,7 +99,7 @@ def trajectories(agents: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return out
 
 
-def _median_of_others(row: Sequence[float], i: int) -> float:
+def _median_of_others(row: list[float], i: int) -> float:
     # statistics.median on a handful of floats is far cheaper than numpy's
     return statistics.median(row[:i] + row[i + 1 :])
 

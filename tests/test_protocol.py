@@ -13,6 +13,8 @@ from parley.cli import main
 from parley.experiments.summary import cell_table
 from parley.scenarios import builtin_names
 
+pytestmark = pytest.mark.slow  # two full protocols (540 runs) and their reports
+
 
 @pytest.fixture(scope="module")
 def protocols(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:

@@ -180,6 +180,7 @@ SIGKILL_GRID = [
 ]  # 72 runs
 
 
+@pytest.mark.slow
 def test_sigkill_midway_then_resume_equals_an_uninterrupted_sweep(tmp_path: Path) -> None:
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     proc = subprocess.Popen(

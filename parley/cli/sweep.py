@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 from typing import TYPE_CHECKING, Any
 
 from parley.cli import UserError
 from parley.cli.errors import user_errors
 from parley.cli.options import add_model_options, default_model, positive_int, seed_int
+from parley.cli.preflight import check_servers
 
 if TYPE_CHECKING:
     from parley.experiments.grid import Grid
@@ -118,7 +120,9 @@ def build_grid_from_args(args: argparse.Namespace, defaults: dict[str, list[Any]
     """
     from parley.experiments.grid import build_grid, load_grid_file, seed_list
 
-    axes, fixed, seeds = ({}, {}, None)
+    axes: dict[str, list[Any]] = {}
+    fixed: dict[str, Any] = {}
+    seeds: Any = None
     if getattr(args, "grid", None):
         axes, fixed, seeds = load_grid_file(args.grid)
     for name in AXES:
@@ -157,6 +161,7 @@ def execute(args: argparse.Namespace, grid: Grid, kind: str) -> SweepSummary:
         raise UserError("--executor dask needs --scheduler tcp://HOST:PORT")
     if args.scheduler and args.executor != "dask":
         raise UserError("--scheduler is only used with --executor dask")
+    check_servers(json.loads(cell) for cell in grid.cells())  # before any run starts
     summary = run_sweep(
         grid,
         args.out,

@@ -128,9 +128,9 @@ def build_grid(
         raise ValueError("the grid has no seeds")
     if any(int(s) < 0 for s in seeds):
         raise ValueError("seeds must be non-negative")
-    axes = {k: [_normalize(k, v) for v in vs] for k, vs in axes.items()}
-    fixed = {k: _normalize(k, v) for k, v in fixed.items()}
-    return Grid(axes, fixed, tuple(dict.fromkeys(int(s) for s in seeds)))
+    checked = {k: [_normalize(k, v) for v in vs] for k, vs in axes.items()}
+    constants = {k: _normalize(k, v) for k, v in fixed.items()}
+    return Grid(checked, constants, tuple(dict.fromkeys(int(s) for s in seeds)))
 
 
 _CHOICES = {

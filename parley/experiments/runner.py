@@ -48,8 +48,11 @@ class SweepRun(mesa.Model):
         super().__init__(rng=rng)
         self.cell, self.seed, self.shard_dir = cell, rng, shard_dir
         self.run_id = make_run_id(cell, 0 if rng is None else int(rng))
-        self.status, self.error = "pending", None
-        self.outcome = self.trigger = self.rounds = None
+        self.status: str = "pending"
+        self.error: str | None = None
+        self.outcome: str | None = None
+        self.trigger: str | None = None
+        self.rounds: int | None = None
         self.shard: bytes | None = None
         self.negotiation: NegotiationModel | None = None
         self._started = time.perf_counter()
