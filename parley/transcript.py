@@ -47,12 +47,15 @@ def round_text(model: NegotiationModel, round_no: int | None = None, private: bo
                 textwrap.indent(textwrap.fill(f'"{mv.action.message}"', 88), " " * (width + 4))
             )
         decision = model.decisions.get(mv.party)
-        if private and decision is not None and decision.private_state and round_no == model.round:
-            lines.append(
-                textwrap.indent(
-                    textwrap.fill(f"(private) {decision.private_state}", 88), " " * (width + 4)
-                )
-            )
+        if private and decision is not None and round_no == model.round:
+            for label, text in (
+                ("private", decision.private_state),
+                ("reasoning", decision.reasoning),
+            ):
+                if text:
+                    lines.append(
+                        textwrap.indent(textwrap.fill(f"({label}) {text}", 88), " " * (width + 4))
+                    )
     if round_no == model.round:
         groups = " ".join("{" + ", ".join(c) + "}" for c in model.coalitions)
         standing = "none" if model.standing is None else f"{model.standing:g} {unit}"

@@ -7,7 +7,10 @@ from typing import Any
 
 from parley.agents.factory import AUTHORITIES, CONDITIONS, POLICIES
 from parley.cli import UserError
+from parley.llm.structured import MODES, SERVER_MODES
 from parley.model.model import TURN_ORDERS
+
+SERVERS = tuple(SERVER_MODES)
 
 BACKENDS = ("embedded", "openai")
 CACHE_MODES = ("off", "record", "replay", "auto")
@@ -114,6 +117,27 @@ def add_model_options(p: argparse.ArgumentParser, *, sweep: bool = False) -> Non
         "(default: %(default)s; the key itself is never written anywhere)",
     )
     g.add_argument(
+        "--server",
+        default=None,
+        choices=SERVERS,
+        help="kind of OpenAI-compatible server, which decides how structured output is asked "
+        "for (default: inferred from --base-url; OpenAI's API when none)",
+    )
+    g.add_argument(
+        "--structured",
+        default=None,
+        choices=MODES,
+        help="override the structured-output mode: json_schema (OpenAI, vLLM, Ollama), "
+        "json_object_schema (llama.cpp server), json_object, grammar (GBNF), text (extract "
+        "JSON from prose)",
+    )
+    g.add_argument(
+        "--reasoning",
+        action="store_true",
+        help="the served model has a reasoning mode (o-series, gpt-5, DeepSeek-R1, Qwen3 "
+        "thinking...); required by --condition native",
+    )
+    g.add_argument(
         "--temperature",
         type=temperature,
         default=0.8,
@@ -168,6 +192,9 @@ def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "model": args.model or default_model(args.backend),
         "base_url": args.base_url,
         "api_key_env": args.api_key_env,
+        "server": args.server,
+        "structured": args.structured,
+        "reasoning": args.reasoning,
         "turn_order": args.turn_order,
         "max_rounds": args.max_rounds,
         "temperature": args.temperature,

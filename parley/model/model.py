@@ -51,6 +51,12 @@ class NegotiationModel(mesa.Model):
         model: LLM model name (for the embedded backend: ``qwen2.5-0.5b`` or ``qwen2.5-1.5b``).
         base_url: OpenAI-compatible server URL (``openai`` backend).
         api_key_env: name of the environment variable holding the API key.
+        server: kind of OpenAI-compatible server (``openai``, ``vllm``, ``ollama``,
+            ``llamacpp``, ``generic``); None infers it from ``base_url``.
+        structured: structured-output mode override (``json_schema``,
+            ``json_object_schema``, ``json_object``, ``grammar``, ``text``); None picks the
+            server kind's default.
+        reasoning: the served model has a reasoning mode (needed by ``native``).
         turn_order: ``simultaneous`` (all decide on one observation) or ``sequential``.
         max_rounds: deadline in rounds (default: the scenario's).
         history_window: rounds of history each negotiator sees (default: the scenario's).
@@ -75,6 +81,9 @@ class NegotiationModel(mesa.Model):
         model: str = "qwen2.5-0.5b",
         base_url: str | None = None,
         api_key_env: str = "OPENAI_API_KEY",
+        server: str | None = None,
+        structured: str | None = None,
+        reasoning: bool = False,
         turn_order: str = "simultaneous",
         max_rounds: int | None = None,
         history_window: int | None = None,
