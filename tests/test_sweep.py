@@ -384,3 +384,44 @@ def test_cli_sweep_bad_input_is_one_line_exit_2(tmp_path: Path, capsys, args, me
     assert message in err and err.count("\n") == 1
     assert not (tmp_path / "new" / "runs.parquet").exists()
     assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
+
+
+def test_every_single_valued_model_flag_reaches_the_cells() -> None:
+    from parley.cli import build_parser
+    from parley.cli.sweep import build_grid_from_args
+
+    args = build_parser().parse_args(
+        [
+            "sweep",
+            "--policy",
+            "llm",
+            "--backend",
+            "openai",
+            "--model",
+            "a",
+            "b",
+            "--server",
+            "vllm",
+            "--structured",
+            "json_object",
+            "--temperature",
+            "0.3",
+            "--max-rounds",
+            "4",
+            "--seeds",
+            "2",
+            "--out",
+            "unused",
+        ]
+    )
+    grid = build_grid_from_args(args, {"scenario": ["grid_curtailment"]})
+    cells = [json.loads(c) for c in grid.cells()]
+    assert [c["model"] for c in cells] == ["a", "b"]
+    for cell in cells:
+        assert (cell["server"], cell["structured"], cell["temperature"]) == (
+            "vllm",
+            "json_object",
+            0.3,
+        )
+        assert (cell["backend"], cell["max_rounds"], cell["policy"]) == ("openai", 4, "llm")
+    assert grid.seeds == (0, 1)

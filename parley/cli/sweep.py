@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from parley.cli import UserError
 from parley.cli.errors import user_errors
-from parley.cli.options import add_model_options, default_model, positive_int, seed_int
+from parley.cli.options import (
+    add_model_options,
+    default_model,
+    model_kwargs,
+    positive_int,
+    seed_int,
+)
 from parley.cli.preflight import check_servers
 
 if TYPE_CHECKING:
@@ -16,23 +22,6 @@ if TYPE_CHECKING:
     from parley.experiments.sweep import SweepSummary
 
 AXES = ("scenario", "condition", "policy", "model")
-# Single-valued model flags -> NegotiationModel keyword arguments.
-FIXED = {
-    "backend": "backend",
-    "base_url": "base_url",
-    "api_key_env": "api_key_env",
-    "turn_order": "turn_order",
-    "max_rounds": "max_rounds",
-    "temperature": "temperature",
-    "max_concurrency": "max_concurrency",
-    "authority": "authority",
-    "cache": "cache",
-    "cache_path": "cache_path",
-    "max_tokens_total": "max_tokens_total",
-    "timeout": "timeout",
-    "max_retries": "max_retries",
-}
-
 EXECUTOR_HELP = """\
 executors:
   local   Mesa's batch_run on --jobs spawned processes of this machine (default).
@@ -132,11 +121,12 @@ def build_grid_from_args(args: argparse.Namespace, defaults: dict[str, list[Any]
         if name in axes or name in fixed:
             raise UserError(f"--{name} is also set in {args.grid}; set it in one place")
         axes[name] = list(dict.fromkeys(values))
-    for flag, key in FIXED.items():
-        value = getattr(args, flag)
+    # Every single-valued model flag (keys are the flags' dest names).
+    flags = {k: v for k, v in model_kwargs(args).items() if k not in AXES}
+    for key, value in flags.items():
         if key in axes or key in fixed:
-            if value != args.default_of(flag):
-                raise UserError(f"--{flag.replace('_', '-')} is also set in {args.grid}")
+            if value != args.default_of(key):
+                raise UserError(f"--{key.replace('_', '-')} is also set in {args.grid}")
             continue
         fixed[key] = value
     for name, values in defaults.items():
