@@ -90,6 +90,14 @@ def load_results(results_dir: str | Path) -> Results:
         manifest = json.loads(manifest_path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise ResultsError(f"{manifest_path}: corrupt manifest ({err})") from None
+    if not isinstance(manifest, dict):
+        raise ResultsError(f"{manifest_path}: corrupt manifest (not a JSON object)")
+    if manifest.get("status") == "running":
+        # A sweep killed mid-merge may have replaced some tables and not others.
+        raise ResultsError(
+            f"{root}: the sweep did not finish (manifest status 'running'); run it again with "
+            "the same --out to finish and merge it"
+        )
     if not (root / "runs.parquet").exists():
         raise ResultsError(
             f"{root}: no runs.parquet yet (an interrupted sweep? run it again with the same "
