@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 from parley.cli import UserError
 from parley.cli.errors import user_errors
@@ -56,7 +58,10 @@ def run(args: argparse.Namespace) -> int:
         model = NegotiationModel(**kwargs, rng=args.seed)
         if not args.quiet:
             print(header(model), end="\n\n", flush=True)
+        progress = TurnProgress(model) if model.llm is not None else None
         while model.running:
+            if progress is not None:
+                progress.start_round()
             model.step()
             if not args.quiet:
                 print(round_text(model, private=args.private), end="\n\n", flush=True)
@@ -69,6 +74,36 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     return 0
+
+
+class TurnProgress:
+    """Per-turn progress on stderr while LLM negotiators decide (a turn can take seconds)."""
+
+    def __init__(self, model: Any) -> None:
+        self.n = len(model.negotiators)
+        self.done = 0
+        self.started = time.monotonic()
+        self.tty = sys.stderr.isatty()
+        model.on_turn = self.turn
+
+    def start_round(self) -> None:
+        self.done, self.started = 0, time.monotonic()
+
+    def turn(self, model: Any, party: str, decision: Any) -> None:
+        self.done += 1
+        elapsed = time.monotonic() - self.started
+        flag = "" if decision.valid else " (invalid → hold)"
+        line = (
+            f"  round {model.round}: {self.done}/{self.n} decided · {party} "
+            f"{decision.action.describe()}{flag} · {elapsed:.1f} s"
+        )
+        if self.tty:
+            end = "\n" if self.done == self.n else ""
+            print(f"\r\033[K{line}", end=end, file=sys.stderr, flush=True)
+            if self.done == self.n:
+                print("\033[1A\r\033[K", end="", file=sys.stderr, flush=True)
+        else:
+            print(line, file=sys.stderr, flush=True)
 
 
 __all__ = ["UserError", "register", "run"]

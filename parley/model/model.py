@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,6 +126,9 @@ class NegotiationModel(mesa.Model):
             NegotiatorAgent(self, party, policies[party.id])
         self.authority = AuthorityAgent(self, self.spec, judge=build_judge(self.params, self.llm))
 
+        # An observer called as each negotiator's decision arrives (progress displays);
+        # not a parameter: it never changes the run.
+        self.on_turn: Callable[[NegotiationModel, str, Decision], None] | None = None
         self.round = 0
         self.history: list[tuple[Move, ...]] = []
         self.decisions: dict[str, Decision] = {}
@@ -177,7 +181,7 @@ class NegotiationModel(mesa.Model):
                 # than the whole round (benchmarks/README.md).
                 decisions = [a.policy.decide(o) for a, o in pairs]
             else:
-                coros = [a.policy.adecide(o) for a, o in pairs]
+                coros = [self._decide_async(a, o) for a, o in pairs]
                 decisions = run_sync(gather_bounded(coros, self.max_concurrency))
             for agent, obs, decision in zip(agents, observations, decisions, strict=True):
                 moves.append(self.apply(agent, obs, decision))
@@ -186,8 +190,19 @@ class NegotiationModel(mesa.Model):
             self.random.shuffle(agents)
             for agent in agents:
                 obs = self.observe(agent, tuple(moves))
-                moves.append(self.apply(agent, obs, agent.policy.decide(obs)))
+                decision = agent.policy.decide(obs)
+                self._notify_turn(agent, decision)
+                moves.append(self.apply(agent, obs, decision))
         return moves
+
+    async def _decide_async(self, agent: NegotiatorAgent, obs: Observation) -> Decision:
+        decision = await agent.policy.adecide(obs)
+        self._notify_turn(agent, decision)  # in completion order: for display only
+        return decision
+
+    def _notify_turn(self, agent: NegotiatorAgent, decision: Decision) -> None:
+        if self.on_turn is not None:
+            self.on_turn(self, agent.party_id, decision)
 
     def observe(self, agent: NegotiatorAgent, this_round: tuple[Move, ...]) -> Observation:
         """What ``agent`` sees now; earlier moves of this round only in sequential order."""
