@@ -425,3 +425,24 @@ def test_every_single_valued_model_flag_reaches_the_cells() -> None:
         )
         assert (cell["backend"], cell["max_rounds"], cell["policy"]) == ("openai", 4, "llm")
     assert grid.seeds == (0, 1)
+
+
+def test_a_run_whose_worker_died_is_recorded_failed(tmp_path: Path, monkeypatch) -> None:
+    import parley.experiments.sweep as sweep_module
+
+    real = sweep_module.run_local
+
+    def lose_one(pending, shard_dir_, jobs, progress):  # the first run's worker dies unseen
+        rows = real(pending, shard_dir_, jobs, progress)
+        (shard_dir_ / f"{pending[0].run_id}{SUFFIX}").unlink()
+        return rows
+
+    monkeypatch.setattr(sweep_module, "run_local", lose_one)
+    summary = run_sweep(small_grid(), tmp_path / "s", progress=False)
+    assert (summary.total, summary.failed) == (4, 1)
+    runs = parley.load_results(tmp_path / "s")["runs"]
+    lost = runs[runs.status == "failed"]
+    assert len(runs) == 4 and lost.error.tolist() == [sweep_module.LOST]
+    monkeypatch.setattr(sweep_module, "run_local", real)
+    again = run_sweep(small_grid(), tmp_path / "s", progress=False)
+    assert (again.ran, again.failed) == (1, 0)

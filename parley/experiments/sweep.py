@@ -26,10 +26,19 @@ from parley.experiments.faults import FaultCounts, count_faults
 from parley.experiments.grid import Grid, RunSpec
 from parley.experiments.manifest import build_manifest
 from parley.experiments.progress import Progress
-from parley.experiments.shards import SHARD_DIR, merge, remove_partial, scan, shard_dir
+from parley.experiments.runner import failure_shard
+from parley.experiments.shards import (
+    SHARD_DIR,
+    merge,
+    remove_partial,
+    scan,
+    shard_dir,
+    write_shard,
+)
 from parley.experiments.storage import MANIFEST, ResultsError, write_json, write_parquet
 
 SWEEP_KINDS = ("sweep", "protocol")
+LOST = "no result: the process running it died (rerun the sweep to retry)"
 _LOCK = ".sweep.lock"
 
 
@@ -129,8 +138,6 @@ def run_sweep(
     with sweep_lock(out):
         shards = shard_dir(out)
         shards.mkdir(parents=True, exist_ok=True)
-        for stale in out.glob(".*.tmp"):  # a table or manifest a killed merge half-wrote
-            stale.unlink(missing_ok=True)
         remove_partial(shards)
         runs = grid.runs()
         before = scan(shards)
@@ -160,6 +167,10 @@ def finish(out: Path, grid: Grid, runs: list[RunSpec], **parameters: Any) -> Swe
     """
     shards = shard_dir(out)
     known = scan(shards)
+    for r in runs:  # a run with no shard had its worker die under it: record it, never hide it
+        if r.run_id not in known:
+            write_shard(shards, r.run_id, failure_shard(r.cell, r.seed, LOST))
+            known[r.run_id] = {"status": "failed", "error": LOST}
     order = [r.run_id for r in runs] + sorted(set(known) - {r.run_id for r in runs})
     frames = merge(shards, order)
     for name, frame in frames.items():
