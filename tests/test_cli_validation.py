@@ -98,6 +98,21 @@ def test_run_rejects_a_base_url_that_is_not_one(capsys, url) -> None:
     fails_in_one_line(capsys, argv, "not an http(s) URL")
 
 
+def test_a_replay_needs_no_server_and_a_miss_stops_the_run(capsys, dead_url, tmp_path) -> None:
+    # A replay never calls the server, so a dead base URL is fine; a miss names the cache.
+    cache = tmp_path / "empty.sqlite"
+    argv = ["run", "--policy", "llm", "--backend", "openai", "--base-url", dead_url]
+    argv += ["--cache", "replay", "--cache-path", str(cache), "--quiet"]
+    fails_in_one_line(capsys, argv, "cache replay miss", str(cache))
+
+
+def test_a_rejected_api_key_stops_the_run_in_one_line(capsys) -> None:
+    with FakeOpenAIServer() as server:
+        server.fail("auth", times=10)
+        argv = ["run", "--policy", "llm", "--backend", "openai", "--base-url", server.base_url]
+        fails_in_one_line(capsys, [*argv, "--quiet"], "authentication failed", server.base_url)
+
+
 def test_run_refuses_an_out_path_that_is_a_file_before_running(capsys, tmp_path) -> None:
     blocker = tmp_path / "results"
     blocker.write_text("keep me")

@@ -9,6 +9,7 @@ written, printed, logged or raised for it.
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from llm_fixtures import FAKE_KEY, KEY_ENV, fake_key_fixture, files_containing  
 from parley.cli import main
 from parley.llm.fake_server import FakeOpenAIServer
 from parley.llm.fakes import as_server_responder, negotiator_responder
-from parley.llm.interface import LLMError, Request
+from parley.llm.interface import LLMError
 from parley.llm.openai_backend import OpenAIBackend
 from parley.llm.wrappers import find_layer
 from parley.model.model import NegotiationModel
@@ -79,9 +80,10 @@ def test_a_rejected_key_echoed_by_the_server_is_not_repeated(
 ) -> None:
     server.fail("auth", times=100)  # 401 whose message quotes the key, like OpenAI's
     argv = ["run", *flags(server, tmp_path), "--max-rounds", "1", "--out", str(tmp_path / "r")]
-    main(argv)
+    assert main(argv) == 2  # a rejected key stops the run: one line, exit 2
     out, err = capsys.readouterr()
     assert server.requests  # the server did see (and echo) the key
+    assert "authentication failed" in err and len(err.strip().splitlines()) == 1
     assert_nowhere(fake_key, tmp_path, out, err, logs.text)
     model = NegotiationModel(
         policy="llm",
@@ -89,18 +91,13 @@ def test_a_rejected_key_echoed_by_the_server_is_not_repeated(
         model="fake-model",
         base_url=server.base_url,
         api_key_env=KEY_ENV,
-        max_rounds=1,
         timeout=5.0,
         rng=0,
     )
-    model.run()
-    calls = model.datacollector.get_table_dataframe("calls")
-    assert (calls["fault"] == "auth").all()
-    errors = " ".join(str(e) for e in calls["error"])
-    assert "authentication failed" in errors and fake_key not in errors
-    with pytest.raises(LLMError) as caught:  # raised directly, the error says no more
-        model.llm.complete(Request.of([{"role": "user", "content": "Your move?"}]))
+    with pytest.raises(LLMError) as caught:  # raised from a step, the error says no more
+        model.step()
     assert caught.value.fault == "auth"
-    assert fake_key not in str(caught.value) and fake_key not in repr(caught.value)
+    trace = "".join(traceback.format_exception(caught.value))
+    assert fake_key not in trace and fake_key not in repr(caught.value)
     backend = find_layer(model.llm, OpenAIBackend)
     assert fake_key not in repr(backend) and fake_key not in str(model.params)

@@ -19,7 +19,14 @@ from typing import Any
 from parley.agents.authority import Ruling
 from parley.agents.prompting import num, render, value_grid
 from parley.grammar import InvalidAction, extract_json
-from parley.llm.interface import BudgetExceeded, Completion, LanguageModel, LLMError, Request
+from parley.llm.interface import (
+    CONFIG_FAULTS,
+    BudgetExceeded,
+    Completion,
+    LanguageModel,
+    LLMError,
+    Request,
+)
 from parley.llm.records import call_record
 from parley.scenarios.schema import Scenario
 
@@ -72,6 +79,8 @@ class LLMJudge:
         try:
             completion = self.llm.complete(request)
         except LLMError as err:
+            if err.fault in CONFIG_FAULTS:
+                raise  # a misconfigured run stops rather than fall back in silence
             self.last_call = self._record(None, error=None, failure=err)
             return replace(fallback, fallback=f"LLM failed ({err.fault}): {err}")
         except BudgetExceeded as err:

@@ -13,7 +13,9 @@ Failure handling, all recorded in the returned :class:`Decision`:
 - an invalid reply gets ONE repair call that quotes the validation error; still invalid ->
   ``hold`` with ``valid=False`` (an invalid turn);
 - :class:`LLMError` (a backend down for good after its own retries) -> ``hold``,
-  ``valid=False``, the error and its fault kept in the decision and the call record;
+  ``valid=False``, the error and its fault kept in the decision and the call record; but a
+  configuration fault (:data:`~parley.llm.interface.CONFIG_FAULTS`: a rejected key, an
+  unknown model, a replay miss) is raised, and stops the run;
 - :class:`BudgetExceeded` -> ``hold`` and ``stop_reason``, which stops the run cleanly.
 
 Every call made yields one call record (purpose ``decide`` or ``repair``).
@@ -45,7 +47,14 @@ from parley.grammar import (
     parse_action,
     validate_action,
 )
-from parley.llm.interface import BudgetExceeded, Completion, LanguageModel, LLMError, Request
+from parley.llm.interface import (
+    CONFIG_FAULTS,
+    BudgetExceeded,
+    Completion,
+    LanguageModel,
+    LLMError,
+    Request,
+)
 from parley.llm.records import call_record
 from parley.scenarios.schema import Scenario
 
@@ -92,6 +101,8 @@ class LLMPolicy:
                 return turn.decision(Action.hold(), valid=False, error=error)
             return turn.decision(turn.action)  # type: ignore[arg-type]
         except LLMError as err:
+            if err.fault in CONFIG_FAULTS:
+                raise  # a misconfigured run stops; it must not finish as invalid holds
             turn.failed(err)
             return turn.decision(Action.hold(), valid=False, error=f"{err.fault}: {err}")
         except BudgetExceeded as err:

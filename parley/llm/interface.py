@@ -31,6 +31,13 @@ class LLMError(RuntimeError):
         self.retry_after = retry_after  # seconds a server asked us to wait (Retry-After)
 
 
+#: Faults no retry and no later turn can cure: the run itself is misconfigured (a rejected
+#: key, an unknown model or endpoint, a replay cache without this call, an unreadable cache
+#: file). Policies let these propagate, so the run stops with one clear error instead of
+#: finishing as a string of invalid turns that looks like data.
+CONFIG_FAULTS = frozenset({"auth", "not_found", "cache_miss", "cache_corrupt"})
+
+
 class CapabilityError(ValueError):
     """A setting the backend or model cannot honour (e.g. ``native`` without reasoning)."""
 
