@@ -138,6 +138,8 @@ def run_sweep(
     with sweep_lock(out):
         shards = shard_dir(out)
         shards.mkdir(parents=True, exist_ok=True)
+        for stale in out.glob(".*.tmp"):  # a table or manifest a killed merge half-wrote
+            stale.unlink(missing_ok=True)
         remove_partial(shards)
         runs = grid.runs()
         before = scan(shards)
