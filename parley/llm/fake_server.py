@@ -23,6 +23,7 @@ import json
 import signal
 import socket
 import struct
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -79,7 +80,7 @@ class FakeOpenAIServer:
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -92,7 +93,7 @@ class FakeOpenAIServer:
     def start(self) -> FakeOpenAIServer:
         """Bind and serve in a background thread; returns self."""
         self._stopping.clear()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self._port), _Handler)
+        self._httpd = _Server(("127.0.0.1", self._port), _Handler)
         self._httpd.daemon_threads = True
         self._httpd.fake = self  # type: ignore[attr-defined]
         self._thread = threading.Thread(
@@ -146,6 +147,14 @@ class FakeOpenAIServer:
         ):
             reasoning = FAKE_REASONING
         return completion_body(body, content, reasoning, self.model)
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (a timeout, a run stopped mid-round) is normal here: say
+        # nothing, instead of a traceback on the stderr of the process hosting the server.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
