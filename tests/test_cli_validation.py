@@ -7,12 +7,16 @@ nothing was printed on stdout or written as if the command had worked.
 
 from __future__ import annotations
 
+import argparse
+import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from parley.cli import main
+from parley.cli import build_parser, main
+from parley.cli.app import server_command
 from parley.llm.fake_server import FakeOpenAIServer
 
 HEURISTIC = ["run", "--policy", "heuristic", "--quiet"]
@@ -158,3 +162,159 @@ def test_unknown_commands_and_flags(capsys, argv) -> None:
         code = exit_.code
     err = capsys.readouterr().err
     assert code == 2 and len([ln for ln in err.splitlines() if ln.strip()]) == 1, err
+
+
+# -- parley sweep and parley protocol ---------------------------------------------------------
+SWEEP = ["sweep", "--policy", "heuristic", "--scenario", "grid_curtailment", "--quiet"]
+SWEEP_CASES = {
+    "unknown scenario": (["--scenario", "nope"], ["unknown scenario 'nope'"]),
+    "unknown condition": (["--condition", "calm"], ["--condition", "'calm'"]),
+    "unknown backend": (["--backend", "magic"], ["--backend", "'magic'"]),
+    "negative seeds": (["--seeds", "-1"], ["--seeds"]),
+    "zero seeds": (["--seeds", "0"], ["--seeds", "at least 1"]),
+    "negative seed in a list": (["--seed-list", "2", "-3"], ["--seed-list", "non-negative"]),
+    "negative rounds": (["--max-rounds", "-2"], ["--max-rounds"]),
+    "zero jobs": (["--jobs", "0"], ["--jobs"]),
+    "dask without a scheduler": (["--executor", "dask"], ["--scheduler"]),
+}
+
+
+@pytest.mark.parametrize("case", SWEEP_CASES)
+def test_sweep_rejects_bad_flags_and_writes_nothing(capsys, tmp_path, case) -> None:
+    flags, needles = SWEEP_CASES[case]
+    fails_in_one_line(capsys, [*SWEEP, *flags, "--out", str(tmp_path / "out")], *needles)
+    assert not (tmp_path / "out").exists()
+
+
+def test_sweep_needs_an_out_directory_it_may_use(capsys, tmp_path) -> None:
+    fails_in_one_line(capsys, SWEEP, "--out")
+    blocker = tmp_path / "file"
+    blocker.write_text("keep me")
+    fails_in_one_line(capsys, [*SWEEP, "--out", str(blocker)], str(blocker), "not a directory")
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "thesis.txt").write_text("keep me too")
+    fails_in_one_line(capsys, [*SWEEP, "--out", str(other)], str(other), "not a parley sweep")
+    assert sorted(p.name for p in other.iterdir()) == ["thesis.txt"]
+
+
+def test_sweep_and_protocol_reject_an_unreachable_base_url_before_any_run(
+    capsys, tmp_path, dead_url
+) -> None:
+    llm = ["--policy", "llm", "--backend", "openai", "--base-url", dead_url, "--seeds", "1"]
+    for command in ("sweep", "protocol"):
+        out = tmp_path / command
+        fails_in_one_line(capsys, [command, *llm, "--out", str(out)], "cannot reach", dead_url)
+        assert not out.exists()
+
+
+def test_sweep_names_a_broken_grid_file(capsys, tmp_path) -> None:
+    grid = tmp_path / "grid.yaml"
+    fails_in_one_line(capsys, [*SWEEP, "--grid", str(grid), "--out", str(tmp_path / "o")], "grid")
+    grid.write_text("condition: [none, calm]\n", encoding="utf-8")
+    fails_in_one_line(capsys, [*SWEEP[:1], "--grid", str(grid), "--out", str(tmp_path / "o")])
+    grid.write_text("scenario: [unclosed\n", encoding="utf-8")
+    argv = [*SWEEP[:1], "--grid", str(grid), "--out", str(tmp_path / "o")]
+    fails_in_one_line(capsys, argv, str(grid), "not valid YAML")
+
+
+def test_protocol_rejects_several_policies_and_bad_seeds(capsys, tmp_path) -> None:
+    out = str(tmp_path / "p")
+    argv = ["protocol", "--policy", "heuristic", "solver", "--out", out]
+    fails_in_one_line(capsys, argv, "one policy")
+    fails_in_one_line(capsys, ["protocol", "--policy", "heuristic", "--seeds", "-1", "--out", out])
+    fails_in_one_line(capsys, ["protocol", "--scenario", "nope", "--out", out], "'nope'")
+
+
+# -- parley report: a results directory that is not one, or is corrupt ------------------------
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small finished sweep (heuristic, two seeds) to corrupt copies of."""
+    out = tmp_path_factory.mktemp("results") / "sweep"
+    assert main([*SWEEP, "--seeds", "2", "--out", str(out)]) == 0
+    return out
+
+
+def corrupted(results: Path, tmp_path: Path, damage) -> Path:
+    copy = tmp_path / "copy"
+    shutil.copytree(results, copy)
+    damage(copy)
+    return copy
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:300])
+
+
+DAMAGE = {
+    "truncated moves": (lambda d: truncate(d / "moves.parquet"), "moves.parquet", "corrupt"),
+    "truncated runs": (lambda d: truncate(d / "runs.parquet"), "runs.parquet", "corrupt"),
+    "half a manifest": (
+        lambda d: (d / "manifest.json").write_text('{"kind": "sweep",'),
+        "manifest.json",
+        "corrupt manifest",
+    ),
+    "manifest not an object": (
+        lambda d: (d / "manifest.json").write_text("[1, 2]"),
+        "manifest.json",
+        "corrupt manifest",
+    ),
+    "no manifest": (lambda d: (d / "manifest.json").unlink(), "copy", "not a parley results"),
+    "no runs table": (lambda d: (d / "runs.parquet").unlink(), "copy", "runs.parquet"),
+}
+
+
+@pytest.mark.parametrize("case", DAMAGE)
+def test_report_names_the_corrupt_file(capsys, tmp_path, results, case) -> None:
+    damage, name, needle = DAMAGE[case]
+    broken = corrupted(results, tmp_path, damage)
+    fails_in_one_line(capsys, ["report", str(broken)], name, needle)
+    assert not (broken / "report.md").exists()
+
+
+def test_report_rejects_what_is_not_a_results_directory(capsys, tmp_path) -> None:
+    fails_in_one_line(capsys, ["report", str(tmp_path / "missing")], "no such results directory")
+    (tmp_path / "file").write_text("x")
+    fails_in_one_line(capsys, ["report", str(tmp_path / "file")], str(tmp_path / "file"))
+    (tmp_path / "notes").mkdir()
+    fails_in_one_line(capsys, ["report", str(tmp_path / "notes")], "not a parley results")
+    fails_in_one_line(capsys, ["report", str(tmp_path), "--format", "pdf"], "--format")
+
+
+def test_a_sweep_killed_before_merging_is_refused_in_one_line(capsys, tmp_path, results) -> None:
+    def unfinished(d: Path) -> None:
+        manifest = json.loads((d / "manifest.json").read_text())
+        (d / "manifest.json").write_text(json.dumps({**manifest, "status": "running"}))
+
+    broken = corrupted(results, tmp_path, unfinished)
+    fails_in_one_line(capsys, ["report", str(broken)], "did not finish", "same --out")
+
+
+# -- parley app (argument checks only: no server is started) ----------------------------------
+def test_app_listens_on_loopback_unless_told_otherwise() -> None:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    args = sub.choices["app"].parse_args([])
+    assert args.host == "127.0.0.1"
+    cmd = server_command(args.host, args.port)
+    assert cmd[cmd.index("--host") + 1] == "127.0.0.1"  # what the server is told to bind
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--port", "0"], "--port"),
+        (["--port", "70000"], "--port"),
+        (["--port", "http"], "--port"),
+        (["--scenario", "missing.yaml"], "no such scenario file"),
+        (["--replay", "missing"], "no such results directory"),
+    ],
+)
+def test_app_rejects_bad_flags(capsys, args, needle) -> None:
+    fails_in_one_line(capsys, ["app", *args], needle)
+
+
+def test_app_checks_a_replay_directory_before_serving(capsys, tmp_path, results) -> None:
+    (tmp_path / "notes").mkdir()
+    fails_in_one_line(capsys, ["app", "--replay", str(tmp_path / "notes")], "not a parley results")
+    broken = corrupted(results, tmp_path, lambda d: (d / "manifest.json").write_text("{"))
+    fails_in_one_line(capsys, ["app", "--replay", str(broken)], "manifest.json")

@@ -84,9 +84,13 @@ def run(args: argparse.Namespace) -> int:
     if scenarios:
         env[SCENARIOS_ENV] = os.pathsep.join(scenarios)
     if args.replay:
+        from parley.experiments.storage import ResultsError, check_results_dir
+
         replay = Path(args.replay).expanduser().resolve()
-        if not replay.is_dir():
-            raise UserError(f"{replay}: no such results directory")
+        try:
+            check_results_dir(replay)  # before a server starts, not as a page error later
+        except ResultsError as err:
+            raise UserError(str(err)) from None
         env[REPLAY_ENV] = str(replay)
     check_free(args.host, args.port)
     print(f"parley app: serving on http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)

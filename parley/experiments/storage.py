@@ -64,21 +64,11 @@ class Results(dict):
         self.manifest = manifest
 
 
-def load_results(results_dir: str | Path) -> Results:
-    """Load a results directory (``parley run --out``, ``parley sweep``, ``parley protocol``).
+def check_results_dir(results_dir: str | Path) -> dict[str, Any]:
+    """The manifest of a finished results directory; :class:`ResultsError` if it is not one.
 
-    Usage, e.g. in a notebook::
-
-        import parley
-        res = parley.load_results("results/protocol")
-        res["runs"]          # one row per run: parameters, outcome, trigger, utilities, tokens
-        res["moves"]         # one row per negotiator turn (sweeps add a ``run_id`` column)
-        res.manifest         # parameters, package versions, git revision, ...
-
-    Returns a :class:`Results`: a dict of the tables present among ``runs``, ``rounds``,
-    ``agents``, ``moves`` and ``calls`` (pandas DataFrames), with the manifest as its
-    ``manifest`` attribute. Raises :class:`ResultsError` (one line, naming the file) for a
-    directory that is missing, not a results directory, unfinished or corrupt.
+    Cheap (no table is read): what :func:`load_results` checks before reading the tables,
+    and what ``parley app --replay`` checks before it starts a server.
     """
     root = Path(results_dir)
     if not root.is_dir():
@@ -103,6 +93,27 @@ def load_results(results_dir: str | Path) -> Results:
             f"{root}: no runs.parquet yet (an interrupted sweep? run it again with the same "
             "--out to finish and merge it)"
         )
+    return manifest
+
+
+def load_results(results_dir: str | Path) -> Results:
+    """Load a results directory (``parley run --out``, ``parley sweep``, ``parley protocol``).
+
+    Usage, e.g. in a notebook::
+
+        import parley
+        res = parley.load_results("results/protocol")
+        res["runs"]          # one row per run: parameters, outcome, trigger, utilities, tokens
+        res["moves"]         # one row per negotiator turn (sweeps add a ``run_id`` column)
+        res.manifest         # parameters, package versions, git revision, ...
+
+    Returns a :class:`Results`: a dict of the tables present among ``runs``, ``rounds``,
+    ``agents``, ``moves`` and ``calls`` (pandas DataFrames), with the manifest as its
+    ``manifest`` attribute. Raises :class:`ResultsError` (one line, naming the file) for a
+    directory that is missing, not a results directory, unfinished or corrupt.
+    """
+    root = Path(results_dir)
+    manifest = check_results_dir(root)
     frames: dict[str, pd.DataFrame] = {}
     for name in TABLES:
         path = root / f"{name}.parquet"
