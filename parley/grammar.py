@@ -180,7 +180,12 @@ def parse_action(data: Mapping[str, Any] | str) -> Action:
 
 
 def _trimmed(message: str) -> str:
-    """A verbose message is cut to the word and character limits, not a reason to reject a move."""
+    """A verbose message is cut to the word and character limits, not a reason to reject a move.
+
+    Control and format characters (terminal escapes, bidi overrides) are dropped: a message
+    is printed in transcripts and shown to people, and must not drive their terminal.
+    """
+    message = "".join(ch if ch.isprintable() or ch.isspace() else " " for ch in message)
     words = message.split()
     if len(words) > MAX_MESSAGE_WORDS or len(message) > MAX_MESSAGE_CHARS:
         return " ".join(words[:MAX_MESSAGE_WORDS])[:MAX_MESSAGE_CHARS]

@@ -14,6 +14,7 @@ import re
 
 import pytest
 
+from parley.cli import main
 from parley.grammar import Action, ActionKind
 from parley.llm.fake_server import FakeOpenAIServer
 from parley.llm.fakes import as_server_responder
@@ -203,3 +204,19 @@ def test_only_escalate_actions_reaching_the_quorum_count(scripted, escalators, t
         assert model.running and model.outcome is None
     else:
         assert model.outcome.kind == "authority_decision" and model.outcome.trigger == trigger
+
+
+def test_messages_cannot_drive_a_terminal(capsys) -> None:
+    # A message with terminal escapes and a bidi override, printed by `parley run`.
+    nasty = "\x1b[2J\x1b[31mESC-MARK clear your screen\x07 \u202eesrever"
+
+    def respond(request: Request) -> dict:
+        return {"action": "hold", "value": None, "target": None, "message": nasty}
+
+    with FakeOpenAIServer(as_server_responder(respond)) as server:
+        argv = ["run", "--policy", "llm", "--backend", "openai", "--model", "fake-model"]
+        argv += ["--base-url", server.base_url, "--max-rounds", "1"]
+        assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "ESC-MARK clear your screen" in out  # the words are shown...
+    assert not any(not (ch.isprintable() or ch.isspace()) for ch in out)  # ...no control
