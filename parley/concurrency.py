@@ -43,3 +43,53 @@ def run_sync[T](coro: Coroutine[Any, Any, T]) -> T:
     if "error" in box:
         raise box["error"]
     return box["value"]
+
+
+class LoopThread:
+    """A persistent event loop on a daemon thread, for a model's LLM rounds.
+
+    One loop for a whole run (instead of ``asyncio.run`` per round) keeps the HTTP clients
+    and their connections alive across rounds and costs nothing per round; it works the
+    same from plain scripts, Jupyter and Solara, whose threads may already run a loop.
+    """
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def run[T](self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the loop and wait for its result (exceptions propagate)."""
+        return asyncio.run_coroutine_threadsafe(coro, self._ensure()).result()
+
+    def _ensure(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                self._thread = threading.Thread(
+                    target=self._loop.run_forever, name="parley-llm-loop", daemon=True
+                )
+                self._thread.start()
+            return self._loop
+
+    def close(self) -> None:
+        """Cancel what is pending (clients close themselves then) and stop the loop."""
+        with self._lock:
+            loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
+        if loop is None or thread is None:
+            return
+        if thread is not threading.current_thread():
+            asyncio.run_coroutine_threadsafe(_cancel_pending(), loop).result(timeout=10)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+        if not loop.is_running():
+            loop.close()
+
+
+async def _cancel_pending() -> None:
+    # What asyncio.run does before closing its loop: cancel the tasks still pending.
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.get_running_loop().shutdown_asyncgens()

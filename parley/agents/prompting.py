@@ -207,6 +207,14 @@ def value_grid(issue: Issue, anchors: list[float]) -> list[float]:
     about :data:`MAX_GRID` values. ``anchors`` (status quo, opening and current positions) are
     added, snapped to the issue's step, so a party can always name a value on the table.
     """
+    values = set(_base_grid(issue))
+    values |= {snap(issue, a) for a in anchors}
+    return sorted(values)
+
+
+@cache
+def _base_grid(issue: Issue) -> frozenset[float]:
+    """The issue's grid, coarsened if large (cached: it is the same for every turn)."""
     values = set(issue.grid())
     if len(values) > 60:
         k = next(
@@ -215,8 +223,7 @@ def value_grid(issue: Issue, anchors: list[float]) -> list[float]:
         step = issue.step * k
         values = {round(issue.min + i * step, 6) for i in range(int(issue.span // step) + 1)}
         values.add(issue.max)
-    values |= {snap(issue, a) for a in anchors}
-    return sorted(values)
+    return frozenset(values)
 
 
 def _json_number(x: float) -> int | float:

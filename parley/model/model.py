@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,7 @@ from parley.agents.factory import build_judge, build_policies
 from parley.agents.negotiator import NegotiatorAgent
 from parley.agents.observation import Decision, Move, Observation
 from parley.agents.policy import RulePolicy
-from parley.concurrency import gather_bounded, run_sync
+from parley.concurrency import LoopThread, gather_bounded
 from parley.llm.records import CALL_COLUMNS
 from parley.model import reporters
 from parley.model.coalitions import coalition_graph, coalitions, membership
@@ -129,6 +130,10 @@ class NegotiationModel(mesa.Model):
         # An observer called as each negotiator's decision arrives (progress displays);
         # not a parameter: it never changes the run.
         self.on_turn: Callable[[NegotiationModel, str, Decision], None] | None = None
+        # LLM rounds run on one event loop for the whole run (started on first use, stopped
+        # when the run ends or the model is garbage-collected).
+        self.loop = LoopThread()
+        weakref.finalize(self, self.loop.close)
         self.round = 0
         self.history: list[tuple[Move, ...]] = []
         self.decisions: dict[str, Decision] = {}
@@ -167,6 +172,8 @@ class NegotiationModel(mesa.Model):
         self.spreads.append(spread(self.positions))
         self.check_terminal()
         self.datacollector.collect(self)
+        if not self.running:
+            self.loop.close()
 
     def negotiate(self) -> list[Move]:
         """Observe, decide and apply, in the configured turn order."""
@@ -182,7 +189,7 @@ class NegotiationModel(mesa.Model):
                 decisions = [a.policy.decide(o) for a, o in pairs]
             else:
                 coros = [self._decide_async(a, o) for a, o in pairs]
-                decisions = run_sync(gather_bounded(coros, self.max_concurrency))
+                decisions = self.loop.run(gather_bounded(coros, self.max_concurrency))
             for agent, obs, decision in zip(agents, observations, decisions, strict=True):
                 moves.append(self.apply(agent, obs, decision))
         else:
@@ -190,8 +197,11 @@ class NegotiationModel(mesa.Model):
             self.random.shuffle(agents)
             for agent in agents:
                 obs = self.observe(agent, tuple(moves))
-                decision = agent.policy.decide(obs)
-                self._notify_turn(agent, decision)
+                if isinstance(agent.policy, RulePolicy):
+                    decision = agent.policy.decide(obs)
+                    self._notify_turn(agent, decision)
+                else:
+                    decision = self.loop.run(self._decide_async(agent, obs))
                 moves.append(self.apply(agent, obs, decision))
         return moves
 
