@@ -290,6 +290,16 @@ def test_a_sweep_killed_before_merging_is_refused_in_one_line(capsys, tmp_path, 
     fails_in_one_line(capsys, ["report", str(broken)], "did not finish", "same --out")
 
 
+def test_a_single_run_never_overwrites_a_sweep(capsys, tmp_path, results) -> None:
+    sweep = tmp_path / "sweep"
+    shutil.copytree(results, sweep)
+    before = (sweep / "runs.parquet").read_bytes()
+    fails_in_one_line(capsys, [*HEURISTIC, "--out", str(sweep)], str(sweep), "'sweep' result")
+    assert (sweep / "runs.parquet").read_bytes() == before
+    code, _ = main([*SWEEP, "--seeds", "2", "--out", str(sweep)]), capsys.readouterr()
+    assert code == 0  # still a sweep, still resumable
+
+
 # -- parley app (argument checks only: no server is started) ----------------------------------
 def test_app_listens_on_loopback_unless_told_otherwise() -> None:
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from parley.cli import UserError
@@ -45,16 +44,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from parley.experiments.manifest import build_manifest
     from parley.experiments.records import run_frames
-    from parley.experiments.storage import write_results
+    from parley.experiments.storage import check_out_dir, write_results
     from parley.model.model import NegotiationModel
     from parley.transcript import header, outcome_text, round_text
 
     kwargs = model_kwargs(args)
     check_servers([kwargs])
-    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
-        # Checked before the run, not after it: a finished (maybe costly) run is never lost.
-        raise UserError(f"{args.out}: exists and is not a directory")
     with user_errors():
+        if args.out:  # checked before the run, not after it: a finished run is never lost
+            check_out_dir(args.out, "run")
         model = NegotiationModel(**kwargs, rng=args.seed)
         if not args.quiet:
             print(header(model), end="\n\n", flush=True)

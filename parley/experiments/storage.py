@@ -43,13 +43,34 @@ def write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, default=str) + "\n").encode())
 
 
+def check_out_dir(out_dir: str | Path, kind: str) -> Path:
+    """``out_dir`` if a ``kind`` result may be written there; else :class:`ResultsError`.
+
+    A missing directory is fine, and so is one holding a result of the same kind (it is
+    replaced); one holding another kind of result (e.g. a sweep, whose shards a single run
+    would orphan) is refused, so nothing finished is overwritten.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ResultsError(f"{out}: exists and is not a directory")
+    held = None
+    if (out / MANIFEST).is_file():
+        try:
+            held = json.loads((out / MANIFEST).read_text()).get("kind")
+        except (OSError, json.JSONDecodeError, AttributeError):
+            held = "unreadable"
+    elif (out / "shards").is_dir():
+        held = "sweep"
+    if held is not None and held != kind:
+        raise ResultsError(f"{out}: holds a '{held}' result; choose another --out")
+    return out
+
+
 def write_results(
     out_dir: str | Path, frames: Mapping[str, pd.DataFrame], manifest: dict[str, Any]
 ) -> Path:
     """Write ``frames`` as ``<name>.parquet`` and the manifest into ``out_dir``."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ResultsError(f"{out}: exists and is not a directory")
+    out = check_out_dir(out_dir, str(manifest.get("kind")))
     for name, frame in frames.items():
         write_parquet(out / f"{name}.parquet", frame)
     write_json(out / MANIFEST, manifest)

@@ -166,7 +166,13 @@ class NegotiationModel(mesa.Model):
         if not self.running:
             return
         self.round += 1
-        moves = self.negotiate()
+        try:
+            moves = self.negotiate()
+        except BaseException:
+            # The run cannot go on (e.g. a rejected API key): free its event loop now, not
+            # at garbage collection, where pending tasks would be destroyed mid-flight.
+            self.loop.close()
+            raise
         self.history.append(tuple(moves))
         self.update_table()
         self.spreads.append(spread(self.positions))
