@@ -86,6 +86,8 @@ class SweepRun(mesa.Model):
 
         ``lost`` is the reason an LLM call failed for good (see :func:`lost_call`).
         """
+        if self.negotiation is not None:
+            self.negotiation.loop.close()  # a failed or cut-short run still owns its loop
         tables = self._tables()
         row = {k: v[0] for k, v in tables["runs"].items()}
         self.outcome, self.trigger = _plain(row.get("outcome")), _plain(row.get("trigger"))
