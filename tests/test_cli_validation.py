@@ -208,6 +208,14 @@ def test_sweep_and_protocol_reject_an_unreachable_base_url_before_any_run(
         assert not out.exists()
 
 
+def test_sweep_names_a_corrupt_cache_file_before_any_run(capsys, tmp_path, dead_url) -> None:
+    cache = corrupt_sqlite(tmp_path / "cache.sqlite")
+    argv = ["sweep", "--policy", "llm", "--backend", "openai", "--base-url", dead_url]
+    argv += ["--cache", "replay", "--cache-path", str(cache), "--seeds", "1"]
+    fails_in_one_line(capsys, [*argv, "--out", str(tmp_path / "o")], str(cache), "unusable")
+    assert not (tmp_path / "o").exists()
+
+
 def test_sweep_names_a_broken_grid_file(capsys, tmp_path) -> None:
     grid = tmp_path / "grid.yaml"
     fails_in_one_line(capsys, [*SWEEP, "--grid", str(grid), "--out", str(tmp_path / "o")], "grid")

@@ -1,4 +1,4 @@
-"""Checks made before a command starts runs: is the LLM server the user named reachable?
+"""Checks made before a command starts runs: is the LLM server reachable, the cache usable?
 
 Without this check a run against a mistyped or stopped ``--base-url`` would not fail: every
 LLM call fails, every turn becomes an invalid ``hold``, and the run "finishes" with an
@@ -59,3 +59,25 @@ def check_servers(cells: Iterable[Mapping[str, Any]]) -> None:
             timeout = min(float(params.get("timeout") or CONNECT_TIMEOUT_S), CONNECT_TIMEOUT_S)
             check_server(url, timeout)
             checked.add(url)
+
+
+def check_caches(cells: Iterable[Mapping[str, Any]]) -> None:
+    """Open once every cache file the runs of ``cells`` use: a corrupt one is one line.
+
+    Otherwise each run would fail on it in turn and a sweep would "finish" with every run
+    failed.
+    """
+    from parley.llm.cache import DEFAULT_CACHE_PATH, CacheStore
+    from parley.llm.interface import LLMError
+
+    checked: set[str] = set()
+    for params in cells:
+        uses_llm = "llm" in (params.get("policy"), params.get("authority"))
+        path = str(params.get("cache_path") or DEFAULT_CACHE_PATH)
+        if not uses_llm or (params.get("cache") or "off") == "off" or path in checked:
+            continue
+        try:
+            CacheStore(path).close()
+        except LLMError as err:
+            raise UserError(str(err)) from None
+        checked.add(path)

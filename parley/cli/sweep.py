@@ -15,7 +15,7 @@ from parley.cli.options import (
     positive_int,
     seed_int,
 )
-from parley.cli.preflight import check_servers
+from parley.cli.preflight import check_caches, check_servers
 
 if TYPE_CHECKING:
     from parley.experiments.grid import Grid
@@ -151,7 +151,9 @@ def execute(args: argparse.Namespace, grid: Grid, kind: str) -> SweepSummary:
         raise UserError("--executor dask needs --scheduler tcp://HOST:PORT")
     if args.scheduler and args.executor != "dask":
         raise UserError("--scheduler is only used with --executor dask")
-    check_servers(json.loads(cell) for cell in grid.cells())  # before any run starts
+    cells = [json.loads(cell) for cell in grid.cells()]
+    check_servers(cells)  # before any run starts
+    check_caches(cells)
     summary = run_sweep(
         grid,
         args.out,
