@@ -21,6 +21,7 @@ import os
 import random
 import statistics
 import time
+from dataclasses import replace
 
 from parley.agents import prompting
 from parley.agents.observation import Move, Observation
@@ -93,8 +94,12 @@ def request(obs: Observation, messages: list[dict[str, str]], framing: Framing) 
     return Request.of(messages, schema=schema, seed=obs.seed, max_tokens=framing.max_tokens)
 
 
-def bench_overhead(llm: EmbeddedLLM, scenario: str, reps: int = 3) -> None:
-    """(a) tokens/s through EmbeddedLLM vs raw llama-cpp-python, alternating calls."""
+def bench_overhead(llm: EmbeddedLLM, scenario: str, seeds: int = 3, tries: int = 2) -> None:
+    """(a) tokens/s through EmbeddedLLM vs raw llama-cpp-python, calls alternating.
+
+    Per seed, each side's best of ``tries`` times counts: the minimum is what the code
+    costs, the rest is other jobs on a shared machine.
+    """
     import llama_cpp
 
     from parley.llm.weights import prepare
@@ -116,29 +121,29 @@ def bench_overhead(llm: EmbeddedLLM, scenario: str, reps: int = 3) -> None:
     raw.create_chat_completion(**kwargs, seed=req.seed)
     totals = {"raw": [0, 0.0], "parley": [0, 0.0]}
     same = True
-    for k in range(reps):
-        start = time.perf_counter()
-        r = raw.create_chat_completion(**kwargs, seed=req.seed + k)
-        totals["raw"][1] += time.perf_counter() - start
-        totals["raw"][0] += r["usage"]["completion_tokens"]
-        start = time.perf_counter()
-        p = llm.complete(Request.of(req.chat(), **{**_knobs(req), "seed": req.seed + k}))
-        totals["parley"][1] += time.perf_counter() - start
-        totals["parley"][0] += p.usage.completion_tokens
-        same &= r["choices"][0]["message"]["content"] == p.text
+    for k in range(seeds):
+        best = {"raw": float("inf"), "parley": float("inf")}
+        for _ in range(tries):
+            start = time.perf_counter()
+            r = raw.create_chat_completion(**kwargs, seed=req.seed + k)
+            best["raw"] = min(best["raw"], time.perf_counter() - start)
+            start = time.perf_counter()
+            p = llm.complete(replace(req, seed=req.seed + k))
+            best["parley"] = min(best["parley"], time.perf_counter() - start)
+            same &= r["choices"][0]["message"]["content"] == p.text
+        for side, n in (
+            ("raw", r["usage"]["completion_tokens"]),
+            ("parley", p.usage.completion_tokens),
+        ):
+            totals[side][0] += n
+            totals[side][1] += best[side]
     rates = {k: n / t for k, (n, t) in totals.items()}
-    print(
-        f"(a) prompt {p.usage.prompt_tokens} tokens (cached), {reps} schema-constrained calls each"
-    )
+    print(f"(a) prompt {p.usage.prompt_tokens} tokens (cached), {seeds} seeds, best of {tries}")
     for k, (n, t) in totals.items():
         print(f"    {k:<6} {n} tokens in {t:.2f} s = {rates[k]:.1f} tok/s")
     print(f"    parley / raw = {rates['parley'] / rates['raw']:.1%} (target >= 90%); "
           f"identical outputs: {same}")  # fmt: skip
     del raw
-
-
-def _knobs(req: Request) -> dict:
-    return {"schema": req.schema, "max_tokens": req.max_tokens, "temperature": req.temperature}
 
 
 def _perf(llm: EmbeddedLLM) -> tuple[int, float]:

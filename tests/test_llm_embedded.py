@@ -207,7 +207,7 @@ def real_llm() -> EmbeddedLLM:
         if os.environ.get("PARLEY_REQUIRE_HEAVY") == "1":
             pytest.fail(f"PARLEY_REQUIRE_HEAVY=1 but the embedded model is unavailable: {reason}")
         pytest.skip(f"embedded model unavailable: {reason}")
-    return EmbeddedLLM(n_ctx=2048)
+    return EmbeddedLLM()  # the default configuration: shares the instance other tests load
 
 
 def _request(seed: int) -> Request:
@@ -234,4 +234,4 @@ def test_real_model_concurrent_calls_are_serialized(real_llm: EmbeddedLLM) -> No
 
     results = asyncio.run(both())
     assert [parse_action(r.parsed or {}).kind in ACTION_KINDS for r in results] == [True, True]
-    assert embedded._load("qwen2.5-0.5b", 2048, 2, 512) is EmbeddedLLM(n_ctx=2048)._loaded()
+    assert real_llm._loaded() is EmbeddedLLM()._loaded()  # one instance per process
