@@ -227,3 +227,57 @@ def action_schema(
         "required": ["action", "value", "target", "message"],
         "additionalProperties": False,
     }
+
+
+def with_move_branches(
+    schema: dict[str, Any], view: TableView, value_grid: Sequence[float]
+) -> dict[str, Any]:
+    """Add an ``anyOf`` of one branch per move that is valid on this table.
+
+    The flat ``properties`` stay (servers and fakes that read them see the union); a
+    grammar-constrained decoder that follows ``anyOf`` (llama.cpp) can then only emit moves
+    the grammar accepts here: a concession only to values closer to the others' median,
+    a proposal only on the grid, a support only of another party. Validation at the
+    boundary still checks every reply, whatever the server enforced.
+    """
+    props = schema["properties"]
+    head = {k: v for k, v in props.items() if k not in {"action", "value", "target", "message"}}
+    own = view.positions.get(view.me)
+    anchor = median_of_others(view)
+    concede = [
+        v
+        for v in value_grid
+        if anchor is not None and own is not None and abs(v - anchor) < abs(own - anchor) - 1e-9
+    ]
+    others = [p for p in view.positions if p != view.me]
+    none: dict[str, Any] = {"type": "null"}
+    moves: list[tuple[ActionKind, dict[str, Any], dict[str, Any]]] = [
+        (ActionKind.PROPOSE, {"enum": list(value_grid)}, none),
+        (ActionKind.CONCEDE, {"enum": concede}, none),
+        (ActionKind.HOLD, none, none),
+        (ActionKind.ACCEPT, none, none),
+        (ActionKind.SUPPORT, none, {"enum": others}),
+        (ActionKind.ESCALATE, none, none),
+    ]
+    branches = []
+    for kind, value, target in moves:
+        if (kind == ActionKind.CONCEDE and not concede) or (
+            kind == ActionKind.ACCEPT and view.standing is None
+        ):
+            continue
+        branch_props = {
+            **head,
+            "action": {"enum": [kind.value]},
+            "value": value,
+            "target": target,
+            "message": props["message"],
+        }
+        branches.append(
+            {
+                "type": "object",
+                "properties": branch_props,
+                "required": list(branch_props),
+                "additionalProperties": False,
+            }
+        )
+    return {**schema, "anyOf": branches}

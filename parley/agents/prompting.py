@@ -26,7 +26,7 @@ from string import Template
 from typing import Any
 
 from parley.agents.observation import Move, Observation
-from parley.grammar import action_schema
+from parley.grammar import action_schema, with_move_branches
 from parley.llm.interface import Message
 from parley.scenarios.schema import Issue, Scenario
 
@@ -242,8 +242,12 @@ def observation_grid(obs: Observation) -> list[int | float]:
 def turn_schema(obs: Observation, framing: Framing) -> dict[str, Any]:
     """The JSON schema of a turn: private state field (if any) first, then the action."""
     others = [p for p in obs.scenario.party_ids if p != obs.me]
-    base = action_schema(others, observation_grid(obs))
-    if framing.state_key is None:
-        return base
-    props = {framing.state_key: framing.state_schema, **base["properties"]}
-    return {**base, "properties": props, "required": [framing.state_key, *base["required"]]}
+    grid = observation_grid(obs)
+    schema = action_schema(others, grid)
+    if framing.state_key is not None:
+        props = {framing.state_key: framing.state_schema, **schema["properties"]}
+        required = [framing.state_key, *schema["required"]]
+        schema = {**schema, "properties": props, "required": required}
+    # One branch per move valid on this table, so a constrained decoder cannot, e.g.,
+    # concede away from the others (the flat properties above stay for other readers).
+    return with_move_branches(schema, obs.table_view(), grid)

@@ -114,7 +114,11 @@ class NegotiationModel(mesa.Model):
         self.params = {k: v for k, v in locals().items() if k not in {"self", "llm", "__class__"}}
         self.condition = condition
         self.turn_order = turn_order
-        self.max_concurrency = max_concurrency
+        # The embedded model serializes calls and reuses its KV cache from the previous call,
+        # whose content changes the numerics: its calls run one at a time in unique_id order
+        # so that a seed reproduces the run.
+        embedded = policy == "llm" and backend == "embedded" and llm is None
+        self.max_concurrency = 1 if embedded else max_concurrency
         protocol = self.spec.protocol
         self.max_rounds = max_rounds or protocol.max_rounds
         self.history_window = protocol.history_window if history_window is None else history_window
