@@ -14,6 +14,7 @@ processed once per round; nothing here resets the cache between calls.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.util
 import json
 import os
@@ -39,6 +40,16 @@ class _Loaded:
 
 _LOADED: dict[tuple[str, int, int, int], _Loaded] = {}
 _LOAD_LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_all() -> None:
+    # Close while the interpreter is whole: Llama.__del__ at shutdown finds its modules
+    # already torn down and prints a traceback.
+    with _LOAD_LOCK:
+        for loaded in _LOADED.values():
+            loaded.llama.close()
+        _LOADED.clear()
 
 
 def _load(model_name: str, n_ctx: int, n_threads: int, n_batch: int) -> _Loaded:
