@@ -279,9 +279,13 @@ class NegotiationModel(mesa.Model):
             },
         )
         for call in decision.calls:
-            row = {col: call.get(col) for col in CALL_COLUMNS}
-            row.update(round=move.round, party=move.party, condition=self.condition)
-            self.datacollector.add_table_row("calls", row)
+            self.record_call(call, move.party)
+
+    def record_call(self, call: dict[str, Any], party: str) -> None:
+        """One row of the ``calls`` table, stamped with this round, the party and condition."""
+        row = {col: call.get(col) for col in CALL_COLUMNS}
+        row.update(round=self.round, party=party, condition=self.condition)
+        self.datacollector.add_table_row("calls", row)
 
     def update_table(self) -> None:
         """Recompute the standing proposal and the coalitions from current positions."""
@@ -315,9 +319,7 @@ class NegotiationModel(mesa.Model):
             self.ruling = self.authority.intervene(trigger, context)
             call = getattr(self.authority.judge, "last_call", None)  # the LLM authority's call
             if call is not None:
-                row = {col: call.get(col) for col in CALL_COLUMNS}
-                row.update(round=self.round, party="authority", condition=self.condition)
-                self.datacollector.add_table_row("calls", row)
+                self.record_call(call, "authority")
             self.outcome = Outcome(
                 "authority_decision", trigger, self.ruling.value, self.round, body=self.ruling.body
             )
