@@ -349,3 +349,39 @@ def test_backends_native_refusal_is_shown(capsys):
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert err in (ROOT / "docs" / "backends.md").read_text(), err
+
+
+# -- pasted output ----------------------------------------------------------------------------
+def console_sessions(text: str) -> list[tuple[str, list[str]]]:
+    """(command, output lines) for every ``$ parley ...`` prompt of the console blocks."""
+    sessions: list[tuple[str, list[str]]] = []
+    for lang, body in FENCE.findall(text):
+        if lang != "console":
+            continue
+        for line in body.splitlines():
+            if line.startswith("$ "):
+                sessions.append((line[2:], []))
+            elif sessions:
+                sessions[-1][1].append(line)
+    return sessions
+
+
+def pasted_runs() -> list[tuple[str, list[str]]]:
+    """README sessions of ``parley run`` (deterministic: rule-based or replayed)."""
+    return [s for s in console_sessions((ROOT / "README.md").read_text()) if " run " in s[0]]
+
+
+def test_readme_shows_runs():
+    assert len(pasted_runs()) >= 3
+
+
+@pytest.mark.parametrize(("command", "shown"), pasted_runs())
+def test_readme_run_output_is_real(command, shown, monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)  # the replayed run names the shipped cache by a relative path
+    assert main(shlex.split(command)[1:]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    lines = iter(printed)
+    for line in shown:
+        if line.startswith("[") and line.endswith("cut]"):
+            continue  # the README cuts long transcripts where it says so
+        assert any(line == out for out in lines), f"`{command}`: not printed: {line!r}"
