@@ -10,7 +10,7 @@ them from there, because a replay only hits when every parameter that reaches a 
 Re-record after changing a prompt template or the grammar (the notebook test then fails
 with a cache miss)::
 
-    .venv/bin/python scripts/record_notebook_cache.py          # ~10 min on 2 cores
+    .venv/bin/python scripts/record_notebook_cache.py          # ~20 min on 2 cores
 
 ``native`` is skipped: the embedded model has no reasoning mode (CapabilityError).
 """
