@@ -30,7 +30,16 @@ NAMES = [
 
 
 def fingerprint(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+    """Hashes of the shipped files (SQLite's -wal/-shm side files live only while open)."""
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.iterdir())
+        if not p.name.endswith(("-wal", "-shm"))
+    }
+
+
+def side_files(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir() if p.name.endswith(("-wal", "-shm"))}
 
 
 @pytest.mark.slow
@@ -38,7 +47,7 @@ def fingerprint(folder: Path) -> dict[str, str]:
 def test_notebook_runs_offline_and_fast(name, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "agg")
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    before = fingerprint(DATA)
+    before, open_before = fingerprint(DATA), side_files(DATA)
     client = NotebookClient(
         nb,
         kernel_name="python3",
@@ -59,6 +68,7 @@ def test_notebook_runs_offline_and_fast(name, monkeypatch):
     seconds = time.perf_counter() - start
     assert seconds < BUDGET_S, f"{name} took {seconds:.0f} s"
     assert fingerprint(DATA) == before, "running a notebook changed notebooks/data"
+    assert side_files(DATA) <= open_before, "the notebook left the shipped cache open"
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.get("output_type") == "error"]
 
