@@ -338,11 +338,12 @@ def test_backends_llamacpp_example_runs(tmp_path, monkeypatch):
 
 
 def test_backends_native_example_builds():
-    namespace: dict = {}
-    exec(backends_python()[0].split("model.run()")[0].split("llm = make_llm")[0], namespace)
+    from parley.model.model import NegotiationModel
+
+    namespace: dict = {"NegotiationModel": NegotiationModel}
     exec(backends_python()[1], namespace)  # builds only: no call before the first step
     assert namespace["model"].condition == "native"
-    assert namespace["llm"].supports_reasoning
+    assert namespace["model"].llm.supports_reasoning
 
 
 def test_backends_native_refusal_is_shown(capsys):
