@@ -78,10 +78,12 @@ class LoopThread:
             loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
         if loop is None or thread is None:
             return
-        if thread is not threading.current_thread():
-            asyncio.run_coroutine_threadsafe(_cancel_pending(), loop).result(timeout=10)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=10)
+        if thread is threading.current_thread():  # e.g. garbage-collected on the loop itself
+            loop.create_task(_cancel_pending()).add_done_callback(lambda _: loop.stop())
+            return
+        asyncio.run_coroutine_threadsafe(_cancel_pending(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
         if not loop.is_running():
             loop.close()
 
