@@ -103,49 +103,47 @@ class TokenBudget(Reflection):
         return replace(framing, max_tokens=self.max_tokens)
 
 
-class Ledger(Reflection):
+class PrivateState(Reflection):
+    """A private field filled before the action, carried over to its owner next round.
+
+    Subclasses name the field, its schema and the template of their instructions.
+    """
+
+    state_key = ""
+    state_schema: dict[str, Any] = {}
+
+    def frame(self, framing: Framing) -> Framing:
+        return replace(
+            framing,
+            instructions=f"condition_{self.label}",
+            state_key=self.state_key,
+            state_schema=self.state_schema,
+            state_label=self.state_key,
+        )
+
+
+class Ledger(PrivateState):
     """Bounded reflection: a private, negotiation-structured ledger before the action."""
 
     label = "bounded"
-
-    def frame(self, framing: Framing) -> Framing:
-        return replace(
-            framing,
-            instructions="condition_bounded",
-            state_key="ledger",
-            state_schema=LEDGER_SCHEMA,
-            state_label="ledger",
-        )
+    state_key = "ledger"
+    state_schema = LEDGER_SCHEMA
 
 
-class Memo(Reflection):
+class Memo(PrivateState):
     """Orthogonal private state A: a free-form memo, not structured around the negotiation."""
 
     label = "private_memo"
-
-    def frame(self, framing: Framing) -> Framing:
-        return replace(
-            framing,
-            instructions="condition_private_memo",
-            state_key="memo",
-            state_schema=FREE_TEXT_SCHEMA,
-            state_label="memo",
-        )
+    state_key = "memo"
+    state_schema = FREE_TEXT_SCHEMA
 
 
-class PersonaDiary(Reflection):
+class PersonaDiary(PrivateState):
     """Orthogonal private state B: a diary of the persona's mood and background."""
 
     label = "private_persona"
-
-    def frame(self, framing: Framing) -> Framing:
-        return replace(
-            framing,
-            instructions="condition_private_persona",
-            state_key="diary",
-            state_schema=FREE_TEXT_SCHEMA,
-            state_label="diary",
-        )
+    state_key = "diary"
+    state_schema = FREE_TEXT_SCHEMA
 
 
 class NativeReasoning(Reflection):
