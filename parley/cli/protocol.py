@@ -50,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
             "policy": ["llm"],
         }
         grid = build_grid_from_args(args, defaults)
-        execute(args, grid, kind="protocol")
+        summary = execute(args, grid, kind="protocol")
+        if summary.halted:  # stopped by configuration faults: no report of a partial grid
+            return 2
         report(args.out, args.format, args.reference)
     return 0

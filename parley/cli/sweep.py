@@ -15,6 +15,7 @@ from parley.cli.options import (
     positive_int,
     seed_int,
 )
+from parley.cli.check import preflight_probe
 from parley.cli.preflight import check_caches, check_servers
 
 if TYPE_CHECKING:
@@ -77,6 +78,12 @@ def add_sweep_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--out", required=True, metavar="DIR", help="results directory (resumable)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument(
+        "--no-check",
+        action="store_true",
+        help="skip the endpoint probe (`parley check`) run before the first run when "
+        "LLM negotiators call a server",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -154,6 +161,7 @@ def execute(args: argparse.Namespace, grid: Grid, kind: str) -> SweepSummary:
     cells = [json.loads(cell) for cell in grid.cells()]
     check_servers(cells)  # before any run starts
     check_caches(cells)
+    preflight_probe(cells, skip=args.no_check, quiet=args.quiet)
     summary = run_sweep(
         grid,
         args.out,
@@ -173,5 +181,5 @@ def run(args: argparse.Namespace) -> int:
     with user_errors():
         defaults = {"scenario": builtin_names(), "condition": ["none"], "policy": ["llm"]}
         grid = build_grid_from_args(args, defaults)
-        execute(args, grid, kind="sweep")
-    return 0
+        summary = execute(args, grid, kind="sweep")
+    return 2 if summary.halted else 0

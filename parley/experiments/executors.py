@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from parley.experiments import halt
 from parley.experiments.grid import RunSpec
 from parley.experiments.progress import Progress, ShardWatcher
 from parley.experiments.runner import SweepRun, failure_shard, run_shard
@@ -106,4 +107,8 @@ def run_dask(
                 reason = f"{type(err).__name__}: {err}".splitlines()[0]
                 rid, data = spec.run_id, failure_shard(spec.cell, spec.seed, reason)
             path = write_shard(shard_dir, rid, data)
-            progress.add(read_summary(path) or {"status": "failed"})
+            summary = read_summary(path) or {"status": "failed"}
+            progress.add(summary)
+            if halt.noted(shard_dir, summary):  # configuration faults in a row: stop
+                client.cancel(list(futures))
+                break

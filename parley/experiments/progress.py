@@ -19,9 +19,9 @@ from parley.experiments.shards import SUFFIX, read_summary
 
 
 def outcome_label(summary: Mapping[str, Any]) -> str:
-    """``compromise``, ``authority`` or ``failed``: the counts shown beside the bar."""
+    """``compromise``, ``authority``, ``invalid`` or ``failed``: the counts beside the bar."""
     if summary.get("status") != "ok":
-        return "failed"
+        return "invalid" if summary.get("status") == "invalid" else "failed"
     return (
         "authority"
         if summary.get("outcome") == "authority_decision"

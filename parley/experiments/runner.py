@@ -21,6 +21,7 @@ import pandas as pd
 
 from parley.experiments.grid import run_id as make_run_id
 from parley.experiments.records import Columns, run_columns
+from parley.experiments.halt import config_fault, failure_reason, noted, stop_reason
 from parley.experiments.shards import is_finished, pack, write_shard
 from parley.model.model import NegotiationModel
 
@@ -59,6 +60,8 @@ class SweepRun(mesa.Model):
         self.datacollector = mesa.DataCollector(model_reporters=REPORTERS)
         if shard_dir and is_finished(shard_dir, self.run_id):
             self.status, self.running = "skipped", False
+        elif stop_reason(shard_dir):  # the sweep stopped (configuration faults): no shard
+            self.status, self.running = "halted", False
         else:
             try:
                 self.negotiation = NegotiationModel(**json.loads(cell), rng=rng)
@@ -94,19 +97,21 @@ class SweepRun(mesa.Model):
         rounds = _plain(row.get("rounds"))
         self.rounds = None if rounds is None else int(rounds)
         outcome = self.negotiation.outcome if self.negotiation is not None else None
+        fault = config_fault(err)
         if err is not None:
-            self.status, self.error = "failed", f"{type(err).__name__}: {err}".splitlines()[0]
+            self.status, self.error = "failed", failure_reason(err)
         elif lost is not None:
             self.status, self.error = "failed", lost
         elif outcome is None or outcome.kind == "stopped":
             reason = outcome.reason if outcome is not None else None
             self.status, self.error = "failed", f"stopped: {reason or 'no outcome'}"
-        else:
-            self.status = "ok"
+        else:  # ended: the validity screen decides whether it counts (ok or invalid)
+            self.status, self.error = row.get("status") or "ok", _plain(row.get("error"))
         extra = {
             "run_id": self.run_id,
             "status": self.status,
             "error": self.error,
+            "fault": fault,
             "duration_s": round(time.perf_counter() - self._started, 4),
         }
         tables["runs"].update({k: [v] for k, v in extra.items()})
@@ -115,6 +120,7 @@ class SweepRun(mesa.Model):
         self.shard = pack(tables, summary)
         if self.shard_dir:
             write_shard(self.shard_dir, self.run_id, self.shard)
+            noted(self.shard_dir, summary)
         self.running = False
 
     def _tables(self) -> dict[str, Columns]:

@@ -2,8 +2,11 @@
 
 A *cell* is one model (policy, or backend/model for LLM policies) × scenario × condition.
 Rates, entropies, arcs and diversity are computed over the cell's completed runs (ended in
-a compromise or an authority decision); failed runs are counted apart, and tokens, cost and
-invalid turns include them (they were spent). Every formula is in :mod:`parley.metrics`.
+a compromise or an authority decision, and passed the validity screen of
+:mod:`parley.validity`); failed and invalid runs are counted apart with the reasons they
+were excluded, and tokens, cost and invalid turns include them (they were spent). A cell
+with too few valid runs is not interpretable and raises no flag. Every formula is in
+:mod:`parley.metrics`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from parley import metrics as m
+from parley import validity
 
 CELL = ("label", "scenario", "condition")
 TRIGGERS = ("escalation", "deadlock", "deadline")
@@ -69,10 +73,18 @@ def _cell_row(
     pooled = m.action_entropy(a for rid in done.run_id for a in actions.get(rid, []))
     span = m.span_of(runs.iloc[0])
     trajs = [trajectories[rid] for rid in done.run_id if rid in trajectories]
+    statuses = _statuses(runs)
+    excluded = validity.exclusions(zip(statuses, _errors(runs), strict=True))
+    readable = validity.interpretable(n, len(runs))
     return {
         **key,
         "n": n,
+        "runs": len(runs),
         "failed": int(len(runs) - n),
+        "invalid": sum(1 for s in statuses if s == "invalid"),
+        "excluded": "; ".join(f"{k} {kind}" for kind, k in excluded.items()),
+        "interpretable": readable,
+        "not_interpretable": validity.not_interpretable_reason(n, len(runs)),
         "compromise": compromise.value,
         "compromise_lo": compromise.lo,
         "compromise_hi": compromise.hi,
@@ -91,10 +103,24 @@ def _cell_row(
         ),
         "tokens": int(_sum(runs, "prompt_tokens", "completion_tokens", "reasoning_tokens")),
         "cost_usd": float(_sum(runs, "cost_usd")),
-        "authority_collapse": bool(n) and m.authority_collapse(authority.value),
-        "diversity_without_fidelity": bool(n)
+        "authority_collapse": readable and m.authority_collapse(authority.value),
+        "diversity_without_fidelity": readable
         and m.diversity_without_fidelity(entropy, authority.value),
     }
+
+
+def _statuses(runs: pd.DataFrame) -> list[str]:
+    """Each run's status; a run that ended without one (older tables) is ``ok`` if it
+    completed, else ``failed``."""
+    if "status" in runs.columns:
+        return [str(s) if isinstance(s, str) else "failed" for s in runs.status]
+    return ["ok" if c else "failed" for c in runs.completed]
+
+
+def _errors(runs: pd.DataFrame) -> list[str | None]:
+    if "error" not in runs.columns:
+        return [None] * len(runs)
+    return [e if isinstance(e, str) else None for e in runs.error]
 
 
 def _sum(frame: pd.DataFrame, *columns: str) -> float:
@@ -103,7 +129,8 @@ def _sum(frame: pd.DataFrame, *columns: str) -> float:
 
 def comparisons(cells: pd.DataFrame, reference: str = "bounded") -> pd.DataFrame:
     """Each cell's authority-decision rate against the ``reference`` condition's cell of the
-    same model and scenario: the difference and a two-sided Fisher exact p-value."""
+    same model and scenario: the difference and a two-sided Fisher exact p-value (NaN when
+    either cell is not interpretable, see :func:`parley.validity.interpretable`)."""
     rows = []
     ref = {(r.label, r.scenario): r for r in cells.itertuples() if r.condition == reference}
     for r in cells.itertuples():
@@ -119,10 +146,35 @@ def comparisons(cells: pd.DataFrame, reference: str = "bounded") -> pd.DataFrame
                 "authority": r.authority,
                 "reference_authority": base.authority,
                 "difference": r.authority - base.authority,
-                "p_value": m.fisher_exact_p(r.authority_k, r.n, base.authority_k, base.n),
+                "p_value": m.fisher_exact_p(r.authority_k, r.n, base.authority_k, base.n)
+                if _readable(r) and _readable(base)
+                else float("nan"),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _readable(row: Any) -> bool:
+    return bool(getattr(row, "interpretable", True))
+
+
+def uninterpreted(cells: pd.DataFrame) -> list[str]:
+    """One sentence per cell too thin to carry a flag (its flags are never raised)."""
+    return [
+        f"{r.label} · {r.scenario} · {r.condition}: {r.not_interpretable}"
+        for r in cells.itertuples()
+        if not _readable(r)
+    ]
+
+
+def excluded(cells: pd.DataFrame) -> list[str]:
+    """One sentence per cell that lost runs: how many, and why (see :mod:`parley.validity`)."""
+    return [
+        f"{r.label} · {r.scenario} · {r.condition}: {r.runs - r.n} of {r.runs} runs "
+        f"excluded — {r.excluded}"
+        for r in cells.itertuples()
+        if getattr(r, "excluded", "")
+    ]
 
 
 def flags(cells: pd.DataFrame) -> list[str]:

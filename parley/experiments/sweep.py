@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from parley.experiments import halt
 from parley.experiments.executors import EXECUTORS, check_scheduler, run_dask, run_local
 from parley.experiments.faults import FaultCounts, count_faults
 from parley.experiments.grid import Grid, RunSpec
@@ -36,6 +37,7 @@ from parley.experiments.shards import (
     write_shard,
 )
 from parley.experiments.storage import MANIFEST, ResultsError, write_json, write_parquet
+from parley.validity import MAX_INVALID_SHARE, PLAYED
 
 SWEEP_KINDS = ("sweep", "protocol")
 LOST = "no result: the process running it died (rerun the sweep to retry)"
@@ -55,14 +57,25 @@ class SweepSummary:
     failures: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     faults: FaultCounts = field(default_factory=FaultCounts)
+    invalid: int = 0
+    halted: str | None = None
+    not_started: int = 0
 
     def text(self) -> str:
         """The one-paragraph summary printed at the end of a sweep."""
         mix = ", ".join(f"{n} {k}" for k, n in sorted(self.outcomes.items())) or "no outcomes"
+        invalid = (
+            f", {self.invalid} invalid (over {MAX_INVALID_SHARE:.0%} invalid or truncated "
+            "turns; excluded from the report)"
+            if self.invalid
+            else ""
+        )
         lines = [
             f"{self.total} runs ({self.skipped} already done, {self.ran} run now) in "
-            f"{self.seconds:.1f} s: {mix}; {self.failed} failed -> {self.out_dir}/"
+            f"{self.seconds:.1f} s: {mix}; {self.failed} failed{invalid} -> {self.out_dir}/"
         ]
+        if self.halted:
+            lines.append(f"Sweep {self.halted}; {self.not_started} runs not started")
         if self.faults.calls:
             lines.append(self.faults.text())
         lines += [f"  failed {rid}: {reason}" for rid, reason in self.failures[:5]]
@@ -141,10 +154,11 @@ def run_sweep(
         for stale in out.glob(".*.tmp"):  # a table or manifest a killed merge half-wrote
             stale.unlink(missing_ok=True)
         remove_partial(shards)
+        halt.clear(shards)
         runs = grid.runs()
         before = scan(shards)
-        done = [r for r in runs if before.get(r.run_id, {}).get("status") == "ok"]
-        pending = [r for r in runs if before.get(r.run_id, {}).get("status") != "ok"]
+        done = [r for r in runs if before.get(r.run_id, {}).get("status") in PLAYED]
+        pending = [r for r in runs if before.get(r.run_id, {}).get("status") not in PLAYED]
         parameters = dict(kind=kind, jobs=jobs, executor=executor, scheduler=scheduler)
         write_manifest(out, grid, runs, status="running", **parameters)
         bar = Progress(len(runs), [before[r.run_id] for r in done], enabled=progress)
@@ -169,8 +183,10 @@ def finish(out: Path, grid: Grid, runs: list[RunSpec], **parameters: Any) -> Swe
     """
     shards = shard_dir(out)
     known = scan(shards)
+    halted = halt.stop_reason(shards)
+    not_started = [r for r in runs if r.run_id not in known] if halted else []
     for r in runs:  # a run with no shard had its worker die under it: record it, never hide it
-        if r.run_id not in known:
+        if r.run_id not in known and not halted:
             write_shard(shards, r.run_id, failure_shard(r.cell, r.seed, LOST))
             known[r.run_id] = {"status": "failed", "error": LOST}
     order = [r.run_id for r in runs] + sorted(set(known) - {r.run_id for r in runs})
@@ -181,11 +197,14 @@ def finish(out: Path, grid: Grid, runs: list[RunSpec], **parameters: Any) -> Swe
     failed = [
         (r.run_id, known[r.run_id].get("error") or "")
         for r in runs
-        if known.get(r.run_id, {}).get("status", "ok") != "ok"
+        if known.get(r.run_id, {}).get("status", "ok") not in PLAYED
     ]
-    write_manifest(out, grid, runs, status="complete", **parameters)
+    status = "stopped" if halted else "complete"
+    write_manifest(out, grid, runs, status=status, **parameters)
     outcomes = Counter(str(s.get("outcome")) for s in mine if s.get("status") == "ok")
     summary = SweepSummary(out, len(runs), 0, 0, len(failed), outcomes, failed)
+    summary.invalid = sum(1 for s in mine if s.get("status") == "invalid")
+    summary.halted, summary.not_started = halted, len(not_started)
     calls = frames.get("calls")
     if calls is not None and not calls.empty:
         summary.faults = count_faults(calls[calls["run_id"].isin({r.run_id for r in runs})])
