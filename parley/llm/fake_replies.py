@@ -113,13 +113,22 @@ def default_responder(body: dict[str, Any]) -> str:
     """A valid answer for the requested schema, chosen deterministically from the seed.
 
     For the negotiation grammar (a schema with an ``action`` property, or no schema at all)
-    it holds, or, with a seed and a ``value`` enum, proposes one of the allowed values.
+    it holds, or, with a seed and a ``value`` enum, proposes one of the allowed values; a
+    condition's private field (``memo``, ``persona``...) is filled in.
     """
     schema = schema_of(body)
     seed = body.get("seed")
     rng = random.Random(seed) if seed is not None else None
-    if schema is None or "action" in schema.get("properties", {}):
-        return json.dumps(_action(schema, rng))
+    props = (schema or {}).get("properties", {})
+    if schema is None or "action" in props:
+        # A condition's private field (memo, persona...) comes first, filled in: without it
+        # the answer would be an invalid turn.
+        private = {
+            k: instance_for(sub, random.Random(seed or 0))
+            for k, sub in props.items()
+            if k not in ("action", "value", "target", "message")
+        }
+        return json.dumps({**private, **_action(schema, rng)})
     return json.dumps(instance_for(schema, rng or random.Random(0)))
 
 
