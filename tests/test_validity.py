@@ -11,6 +11,7 @@ server the test starts.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +27,7 @@ from parley.experiments.grid import build_grid
 from parley.experiments.records import run_columns
 from parley.experiments.report import write_report
 from parley.experiments.shards import scan, shard_dir
+from parley.experiments.storage import write_results
 from parley.experiments.summary import cell_table, comparisons
 from parley.experiments.sweep import run_sweep
 from parley.llm.fake_server import FakeOpenAIServer, Reply
@@ -95,7 +97,8 @@ def test_truncated_turns_come_from_finish_reason_when_recorded() -> None:
         "finish_reason": ["length", "length", "stop", "length"],
     }
     assert validity.truncated_turns(calls) == {(1, "a")}  # the authority's call is no turn
-    assert validity.truncated_turns({k: v for k, v in calls.items() if k != "finish_reason"}) == set()
+    unrecorded = {k: v for k, v in calls.items() if k != "finish_reason"}
+    assert validity.truncated_turns(unrecorded) == set()
     moves = {"valid": [True, True], "repaired": [True, False]}
     screen = validity.screen_run(moves, calls)
     assert (screen.turns, screen.invalid, screen.repaired, screen.truncated) == (2, 0, 1, 1)
@@ -216,8 +219,6 @@ def test_invalid_runs_are_excluded_from_rates_with_their_reason(tmp_path: Path) 
     assert (none.n, none.failed, none.invalid, none.compromise) == (4, 1, 1, 1.0)
     assert none.excluded == "1 invalid turns" and none.interpretable
     assert (bounded.n, bounded.invalid) == (0, 3) and not bounded.authority_collapse
-    from parley.experiments.storage import write_results
-
     write_results(tmp_path, {"runs": runs, "moves": moves, "agents": agents}, {"kind": "sweep"})
     text = write_report(tmp_path).path.read_text()
     assert "(0 failed, 4 invalid)" in text
@@ -290,8 +291,6 @@ def test_scattered_configuration_faults_do_not_stop_a_sweep(tmp_path: Path) -> N
     for i, fault in enumerate(["auth", None, "auth", "auth"]):
         path = shards / f"r{i}.shard.json"
         path.write_text(json.dumps({"summary": {"status": "failed", "fault": fault}}))
-        import os
-
         os.utime(path, ns=(i * 10**9, i * 10**9))
     assert halt.check(shards) is None and halt.stop_reason(shards) is None
     (shards / "r4.shard.json").write_text(json.dumps({"summary": {"fault": "auth"}}))

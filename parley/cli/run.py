@@ -21,9 +21,9 @@ exit codes:
   2  bad input, or a configuration fault of the LLM server (a refused request, a rejected
      key, no quota, an unknown model, a reply cut off by the token limit): one line with the
      server's own message; with --out, the rounds played so far are written (status=failed)
-  {EXIT_INVALID}  the run finished but is invalid: more than {MAX_INVALID_SHARE:.0%} of its turns were
-     invalid or truncated, so its ending is an artifact, not an outcome ("Invalid run: ..."
-     instead of "Outcome: ..."; with --out, runs.parquet has status=invalid and the reason)
+  {EXIT_INVALID}  the run finished but is invalid: more than {MAX_INVALID_SHARE:.0%} of its turns
+     were invalid or truncated, so its ending is an artifact, not an outcome ("Invalid run:
+     ..." instead of "Outcome: ..."; with --out, runs.parquet has status=invalid and why)
 """
 
 

@@ -7,6 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from parley.cli import UserError
+from parley.cli.check import preflight_probe
 from parley.cli.errors import user_errors
 from parley.cli.options import (
     add_model_options,
@@ -15,7 +16,6 @@ from parley.cli.options import (
     positive_int,
     seed_int,
 )
-from parley.cli.check import preflight_probe
 from parley.cli.preflight import check_caches, check_servers
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ whether the answer was a valid action, reasoning tokens and text, the finish rea
 latency, tokens and the estimated cost, and names the problem if there is one:
 
 - the request was refused (a configuration fault, e.g. HTTP 400 for a parameter the
-  provider does not accept, a rejected key, no quota), or failed after its retries;
+  provider does not accept, a rejected key, no quota), or failed (after its retries);
 - the answer was no valid action even after its repair;
 - the answer was cut off by the token limit (``finish_reason == "length"``);
 - a non-``native`` condition reasoned (it would not mean the same as elsewhere), or
@@ -151,7 +151,8 @@ def _with_problem(
     from dataclasses import replace
 
     if faults:
-        problem = f"failed after retries ({faults[0]}): {error or ''}".rstrip(": ")
+        text = (error or "").removeprefix(f"{faults[0]}: ")
+        problem = f"the request failed ({faults[0]}): {text}".rstrip(": ")
     elif "length" in finish:
         problem = "the answer was cut off by the token limit (finish_reason=length)"
     elif not r.valid:

@@ -20,8 +20,8 @@ import mesa
 import pandas as pd
 
 from parley.experiments.grid import run_id as make_run_id
-from parley.experiments.records import Columns, run_columns
 from parley.experiments.halt import config_fault, failure_reason, noted, stop_reason
+from parley.experiments.records import Columns, run_columns
 from parley.experiments.shards import is_finished, pack, write_shard
 from parley.model.model import NegotiationModel
 
