@@ -58,6 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from parley.experiments.halt import failure_reason
     from parley.experiments.storage import check_out_dir
     from parley.llm.interface import CONFIG_FAULTS, LLMError
     from parley.model.model import NegotiationModel
@@ -83,9 +84,9 @@ def run(args: argparse.Namespace) -> int:
         except LLMError as err:
             if err.fault not in CONFIG_FAULTS:
                 raise
-            reason = config_fault_line(err)
+            reason = failure_reason(err)  # "configuration fault (kind): the server's message"
             if args.out:  # what was played (and paid for) stays on disk
-                save(args.out, model, kwargs, args.seed, failure=reason)
+                save(args.out, model, kwargs, args.seed, failure=reason, fault=err.fault)
             raise UserError(reason) from None
         tables = model.datacollector.tables
         screen = screen_run(tables["moves"], tables["calls"])
@@ -93,12 +94,6 @@ def run(args: argparse.Namespace) -> int:
         if args.out:
             save(args.out, model, kwargs, args.seed)
     return 0 if screen.valid else EXIT_INVALID
-
-
-def config_fault_line(err: Exception) -> str:
-    """The one line for a run stopped by a configuration fault (the server's own message)."""
-    fault = getattr(err, "fault", "error")
-    return f"the LLM server refused the run ({fault}): {str(err).splitlines()[0]}"
 
 
 def invalid_text(model: Any, reason: str | None) -> str:
@@ -114,7 +109,12 @@ def invalid_text(model: Any, reason: str | None) -> str:
 
 
 def save(
-    out_dir: str, model: Any, kwargs: dict[str, Any], seed: int, failure: str | None = None
+    out_dir: str,
+    model: Any,
+    kwargs: dict[str, Any],
+    seed: int,
+    failure: str | None = None,
+    fault: str | None = None,
 ) -> None:
     """Write the run's tables (status and reason in ``runs``) and its manifest."""
     from parley.experiments.manifest import build_manifest
@@ -123,7 +123,7 @@ def save(
 
     frames = run_frames(model)
     if failure is not None:
-        frames["runs"] = frames["runs"].assign(status="failed", error=failure)
+        frames["runs"] = frames["runs"].assign(status="failed", error=failure, fault=fault)
     status = str(frames["runs"]["status"].iloc[0])
     manifest = build_manifest("run", {**kwargs, "rng": seed}, status=status)
     path = write_results(out_dir, frames, manifest)

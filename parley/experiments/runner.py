@@ -60,8 +60,8 @@ class SweepRun(mesa.Model):
         self.datacollector = mesa.DataCollector(model_reporters=REPORTERS)
         if shard_dir and is_finished(shard_dir, self.run_id):
             self.status, self.running = "skipped", False
-        elif stop_reason(shard_dir):  # the sweep stopped (configuration faults): no shard
-            self.status, self.running = "halted", False
+        elif stop_reason(shard_dir):  # the sweep stopped (configuration faults): not run now,
+            self.status, self.running = "skipped", False  # no shard, so a rerun runs it
         else:
             try:
                 self.negotiation = NegotiationModel(**json.loads(cell), rng=rng)
