@@ -90,7 +90,8 @@ def test_an_answer_cut_off_by_the_token_limit_is_a_problem() -> None:
         result = probe(params(server.base_url))
     assert not result.ok and not result.valid
     assert result.problem is not None
-    assert "cut off" in result.problem or "no valid action" in result.problem
+    # An invalid answer, or (when the LLM layer stops truncated replies) a 'truncated' fault.
+    assert any(w in result.problem for w in ("cut off", "no valid action", "truncated"))
     assert "problem: fake-model · none:" in table_text([result])
 
 

@@ -113,8 +113,10 @@ def probe(params: Mapping[str, Any]) -> ProbeResult:
         agent = model.negotiators[0]
         decision = model.loop.run(agent.policy.adecide(model.observe(agent, ())))
     except LLMError as err:  # a configuration fault: the server refused the request
-        text = str(err).splitlines()[0] if str(err) else err.fault
-        return ProbeResult(name, condition, False, False, problem=f"refused ({err.fault}): {text}")
+        from parley.experiments.halt import failure_reason
+
+        accepted = err.fault == "truncated"  # answered, but cut off by the token limit
+        return ProbeResult(name, condition, accepted, False, problem=failure_reason(err))
     finally:
         model.loop.close()
     return _result(name, condition, decision, bool(params.get("backend") != "embedded"))
