@@ -4,8 +4,10 @@ A run whose negotiators' answers could not be obtained, parsed or trusted still 
 every invalid turn becomes a ``hold``, holds deadlock, and the authority decides — exactly
 the *solver collapse* parley exists to detect. So every run is screened before anything is
 counted. A run is **invalid** when more than :data:`MAX_INVALID_SHARE` of its negotiator
-turns stayed invalid after their repair, or more than that share were cut off by the
-token limit (a call with ``finish_reason == "length"``). An invalid run keeps its tables
+turns stayed invalid after their repair. Turns with a call cut off by the token limit
+(``finish_reason == "length"``) are counted too: a truncated reply is repaired once with
+more room (else the LLM layer stops the run with a ``truncated`` fault), and one that stays
+invalid is an invalid turn like any other. An invalid run keeps its tables
 (``runs.status == "invalid"``, the reason in ``runs.error``) but stays out of outcome
 rates, flags, comparisons and figures; ``parley run`` prints ``Invalid run: ...`` instead
 of an outcome.
@@ -24,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-#: A run with a larger share of invalid (or truncated) negotiator turns is invalid.
+#: A run with a larger share of invalid negotiator turns (after their repair) is invalid.
 MAX_INVALID_SHARE = 0.10
 #: A cell needs this many valid runs before a flag can be raised on it ...
 MIN_VALID_RUNS = 3
@@ -70,13 +72,13 @@ class Screen:
     @property
     def reason(self) -> str | None:
         """Why the run is invalid (one line), or None for a valid run."""
-        reasons = [
-            f"{what} turns: {k} of {self.turns} ({k / self.turns:.0%}, over the "
-            f"{MAX_INVALID_SHARE:.0%} limit)"
-            for what, k in (("invalid", self.invalid), ("truncated", self.truncated))
-            if self.turns and k / self.turns > MAX_INVALID_SHARE
-        ]
-        return "; ".join(reasons) or None
+        if not self.turns or self.invalid_share <= MAX_INVALID_SHARE:
+            return None
+        cut = f", {self.truncated} cut off by the token limit" if self.truncated else ""
+        return (
+            f"invalid turns: {self.invalid} of {self.turns} ({self.invalid_share:.0%}, over "
+            f"the {MAX_INVALID_SHARE:.0%} limit{cut})"
+        )
 
     @property
     def valid(self) -> bool:
@@ -122,7 +124,7 @@ def run_status(
     """``(status, reason)`` of a run that ended with ``outcome``.
 
     ``ok`` for a compromise or an authority decision over valid turns; ``invalid`` with the
-    screen's reason when too many turns were invalid or truncated (whatever the ending);
+    screen's reason when too many turns were invalid (whatever the ending);
     ``failed`` for a run with no outcome or ``stopped`` (a budget cap), with its reason.
     """
     if not screen.valid:

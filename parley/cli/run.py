@@ -22,8 +22,9 @@ exit codes:
      key, no quota, an unknown model, a reply cut off by the token limit): one line with the
      server's own message; with --out, the rounds played so far are written (status=failed)
   {EXIT_INVALID}  the run finished but is invalid: more than {MAX_INVALID_SHARE:.0%} of its turns
-     were invalid or truncated, so its ending is an artifact, not an outcome ("Invalid run:
-     ..." instead of "Outcome: ..."; with --out, runs.parquet has status=invalid and why)
+     were invalid (after their repair), so its ending is an artifact, not an outcome
+     ("Invalid run: ..." instead of "Outcome: ..."; with --out, runs.parquet has
+     status=invalid and the reason)
 """
 
 
@@ -125,7 +126,8 @@ def save(
     if failure is not None:
         frames["runs"] = frames["runs"].assign(status="failed", error=failure, fault=fault)
     status = str(frames["runs"]["status"].iloc[0])
-    manifest = build_manifest("run", {**kwargs, "rng": seed}, status=status)
+    profile = getattr(model.llm, "profile", None)  # the provider profile used
+    manifest = build_manifest("run", {**kwargs, "rng": seed}, status=status, profile=profile)
     path = write_results(out_dir, frames, manifest)
     print(
         f"Wrote {path}/ (runs, rounds, agents, moves, calls .parquet + manifest.json)",

@@ -23,7 +23,7 @@ def run_summary(model: NegotiationModel) -> dict[str, Any]:
     """One row describing a run: parameters, outcome, utilities, validity, tokens.
 
     ``status`` is the validity screen's verdict (:func:`parley.validity.run_status`):
-    ``ok``, ``invalid`` (too many invalid or truncated turns) or ``failed`` (no outcome),
+    ``ok``, ``invalid`` (too many invalid turns) or ``failed`` (no outcome),
     with the reason in ``error``; a sweep's runner may overrule it with a failure of its own.
     """
     out = model.outcome

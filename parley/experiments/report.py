@@ -101,7 +101,7 @@ def _front(manifest: dict, runs: pd.DataFrame, reference: str) -> list[Block]:
             "a concession arc is a negotiator making ≥ 2 moves toward the others' median and "
             "ending ≥ 10% of the range closer; diversity is the mean pairwise distance between "
             "runs' position trajectories (fraction of the range). Validity screen: a run with "
-            f"more than {validity.MAX_INVALID_SHARE:.0%} of its turns invalid or truncated is "
+            f"more than {validity.MAX_INVALID_SHARE:.0%} of its turns invalid after the repair is "
             "invalid; failed and invalid runs are excluded from every rate, flag, comparison "
             "and figure and counted under 'excluded', with their reasons below each table; a "
             f"cell with fewer than {validity.MIN_VALID_RUNS} valid runs, or more than "

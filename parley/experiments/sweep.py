@@ -65,8 +65,8 @@ class SweepSummary:
         """The one-paragraph summary printed at the end of a sweep."""
         mix = ", ".join(f"{n} {k}" for k, n in sorted(self.outcomes.items())) or "no outcomes"
         invalid = (
-            f", {self.invalid} invalid (over {MAX_INVALID_SHARE:.0%} invalid or truncated "
-            "turns; excluded from the report)"
+            f", {self.invalid} invalid (over {MAX_INVALID_SHARE:.0%} invalid turns; "
+            "excluded from the report)"
             if self.invalid
             else ""
         )

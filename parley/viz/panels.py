@@ -21,7 +21,7 @@ def outcome_headline(view: RunView) -> str:
     """One line: the outcome with its trigger and value, or where the negotiation stands.
 
     A run the validity screen rejects (:mod:`parley.validity`) shows why instead of an
-    outcome: its ending is an artifact of invalid or truncated turns.
+    outcome: its ending is an artifact of invalid turns.
     """
     out, unit = view.outcome, view.spec.issue.unit
     if out is not None and (reason := screen_run(view.moves, view.calls).reason):
