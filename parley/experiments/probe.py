@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from parley.llm.interface import LLMError
@@ -112,46 +112,53 @@ def probe(params: Mapping[str, Any]) -> ProbeResult:
         model.round = 1
         agent = model.negotiators[0]
         decision = model.loop.run(agent.policy.adecide(model.observe(agent, ())))
-    except LLMError as err:  # a configuration fault: the server refused the request
+    except LLMError as err:  # a configuration fault: the run would stop here
         from parley.experiments.halt import failure_reason
 
-        accepted = err.fault == "truncated"  # answered, but cut off by the token limit
-        return ProbeResult(name, condition, accepted, False, problem=failure_reason(err))
+        # The calls made before it (if the LLM layer kept them): a reply cut off by the token
+        # limit was answered, a refused request was not.
+        answered = list(getattr(err, "calls", None) or [])
+        result = _measured(name, condition, answered, params)
+        accepted = err.fault == "truncated" or (bool(answered) and result.accepted)
+        return replace(result, accepted=accepted, valid=False, problem=failure_reason(err))
     finally:
         model.loop.close()
-    return _result(name, condition, decision, bool(params.get("backend") != "embedded"))
-
-
-def _result(name: str, condition: str, decision: Any, billed: bool) -> ProbeResult:
-    calls = list(decision.calls)
-    first = calls[0] if calls else {}
-    faults = [c.get("fault") for c in calls if c.get("fault")]
-    finish = [c.get("finish_reason") for c in calls if c.get("finish_reason")]
-    reasoning_tokens = sum(int(c.get("reasoning_tokens") or 0) for c in calls)
-    returned = bool(decision.reasoning) or any(c.get("reasoning_returned") for c in calls)
-    costs = [c.get("cost_usd") for c in calls]
-    result = ProbeResult(
-        model=str(first.get("model") or name),
-        condition=condition,
-        accepted=bool(calls) and not faults,
+    result = _measured(name, condition, list(decision.calls), params)
+    result = replace(
+        result,
         valid=bool(decision.valid),
         action=decision.action.describe() if decision.valid else None,
         repaired=bool(decision.repaired),
-        reasoning_tokens=reasoning_tokens,
-        reasoning_returned=returned,
+        reasoning_returned=result.reasoning_returned or bool(decision.reasoning),
+    )
+    return _with_problem(result, list(decision.calls), decision.error)
+
+
+def _measured(
+    name: str, condition: str, calls: list[dict[str, Any]], params: Mapping[str, Any]
+) -> ProbeResult:
+    """What the call records of one probe say (tokens, latency, cost, finish reason...)."""
+    first = calls[0] if calls else {}
+    finish = [c.get("finish_reason") for c in calls if c.get("finish_reason")]
+    costs = [c.get("cost_usd") for c in calls]
+    billed = params.get("backend") != "embedded"
+    return ProbeResult(
+        model=str(first.get("model") or name),
+        condition=condition,
+        accepted=bool(calls) and not any(c.get("fault") for c in calls),
+        valid=False,
+        reasoning_tokens=sum(int(c.get("reasoning_tokens") or 0) for c in calls),
+        reasoning_returned=any(bool(c.get("reasoning_returned")) for c in calls),
         finish_reason=finish[-1] if finish else None,
         latency_s=sum(float(c.get("latency_s") or 0.0) for c in calls),
         tokens=sum(int(c.get("total_tokens") or 0) for c in calls),
         cost_usd=None if billed and any(c is None for c in costs) else sum(c or 0.0 for c in costs),
     )
-    return _with_problem(result, faults, finish, decision.error)
 
 
-def _with_problem(
-    r: ProbeResult, faults: list[Any], finish: list[Any], error: str | None
-) -> ProbeResult:
-    from dataclasses import replace
-
+def _with_problem(r: ProbeResult, calls: list[dict[str, Any]], error: str | None) -> ProbeResult:
+    faults = [c.get("fault") for c in calls if c.get("fault")]
+    finish = [c.get("finish_reason") for c in calls]
     if faults:
         text = (error or "").removeprefix(f"{faults[0]}: ")
         problem = f"the request failed ({faults[0]}): {text}".rstrip(": ")
