@@ -95,18 +95,22 @@ def _front(manifest: dict, runs: pd.DataFrame, reference: str) -> list[Block]:
         ),
         (
             "p",
+            "Validity screen: a run with more than "
+            f"{validity.MAX_INVALID_SHARE:.0%} of its turns invalid after the repair is "
+            "invalid; failed and invalid runs are excluded from every rate, flag, comparison "
+            "and figure and counted under 'excluded', with their reasons below each table; a "
+            f"cell with fewer than {validity.MIN_VALID_RUNS} valid runs, or more than "
+            f"{validity.MAX_EXCLUDED_SHARE:.0%} of its runs excluded, is not interpreted "
+            "(no flag, no comparison).",
+        ),
+        (
+            "p",
             "A cell is one model × scenario × condition. Rates are over completed runs "
             "(compromise or authority decision) with 95% Wilson intervals; action entropy is "
             "in bits (max log2 6 ≈ 2.585), the mean of per-run values and the pooled value; "
             "a concession arc is a negotiator making ≥ 2 moves toward the others' median and "
             "ending ≥ 10% of the range closer; diversity is the mean pairwise distance between "
-            "runs' position trajectories (fraction of the range). Validity screen: a run with "
-            f"more than {validity.MAX_INVALID_SHARE:.0%} of its turns invalid after the repair is "
-            "invalid; failed and invalid runs are excluded from every rate, flag, comparison "
-            "and figure and counted under 'excluded', with their reasons below each table; a "
-            f"cell with fewer than {validity.MIN_VALID_RUNS} valid runs, or more than "
-            f"{validity.MAX_EXCLUDED_SHARE:.0%} of its runs excluded, is not interpreted "
-            "(no flag, no comparison). Flags: authority collapse "
+            "runs' position trajectories (fraction of the range). Flags: authority collapse "
             f"('collapse': authority rate ≥ {m.AUTHORITY_COLLAPSE_RATE:g}); diversity without "
             f"fidelity ('div-w/o-fidelity': mean entropy ≥ {m.DIVERSITY_ENTROPY_BITS:g} bit and "
             f"authority rate ≥ {m.AUTHORITY_COLLAPSE_RATE:g}). Comparisons: Fisher exact test of "

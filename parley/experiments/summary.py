@@ -55,7 +55,23 @@ def cell_table(
         _cell_row(dict(zip(CELL, key, strict=True)), group, trajs, actions)
         for key, group in per_run.groupby(list(CELL), sort=True)
     ]
-    return pd.DataFrame(rows)
+    return interpreted(pd.DataFrame(rows))
+
+
+#: Every flag a cell can raise (boolean columns of :func:`cell_table`).
+FLAGS = ("authority_collapse", "diversity_without_fidelity", "incoherent")
+
+
+def interpreted(cells: pd.DataFrame) -> pd.DataFrame:
+    """``cells`` with every flag cleared on a cell that is not interpretable (too few valid
+    runs, see :func:`parley.validity.interpretable`): a flag is never raised on it."""
+    if cells.empty or "interpretable" not in cells.columns:
+        return cells
+    out = cells.copy()
+    for flag in FLAGS:
+        if flag in out.columns:
+            out[flag] = out[flag].astype(bool) & out["interpretable"].astype(bool)
+    return out
 
 
 def _cell_row(
@@ -75,7 +91,6 @@ def _cell_row(
     trajs = [trajectories[rid] for rid in done.run_id if rid in trajectories]
     statuses = _statuses(runs)
     excluded = validity.exclusions(zip(statuses, _errors(runs), strict=True))
-    readable = validity.interpretable(n, len(runs))
     return {
         **key,
         "n": n,
@@ -83,7 +98,7 @@ def _cell_row(
         "failed": int(len(runs) - n),
         "invalid": sum(1 for s in statuses if s == "invalid"),
         "excluded": "; ".join(f"{k} {kind}" for kind, k in excluded.items()),
-        "interpretable": readable,
+        "interpretable": validity.interpretable(n, len(runs)),
         "not_interpretable": validity.not_interpretable_reason(n, len(runs)),
         "compromise": compromise.value,
         "compromise_lo": compromise.lo,
@@ -103,8 +118,8 @@ def _cell_row(
         ),
         "tokens": int(_sum(runs, "prompt_tokens", "completion_tokens", "reasoning_tokens")),
         "cost_usd": float(_sum(runs, "cost_usd")),
-        "authority_collapse": readable and m.authority_collapse(authority.value),
-        "diversity_without_fidelity": readable
+        "authority_collapse": bool(n) and m.authority_collapse(authority.value),
+        "diversity_without_fidelity": bool(n)
         and m.diversity_without_fidelity(entropy, authority.value),
     }
 
