@@ -237,11 +237,11 @@ def _p(p: float) -> str:
 
 
 def _flag_marks(r) -> str:
-    if not getattr(r, "interpretable", True):
-        return "not interpreted"
     marks = (["collapse"] if r.authority_collapse else []) + (
         ["div-w/o-fidelity"] if r.diversity_without_fidelity else []
     )
+    if not getattr(r, "interpretable", True):  # too few valid runs: no flag can be raised
+        marks = ["not interpreted"]
     return ", ".join(marks)
 
 
