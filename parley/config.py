@@ -138,9 +138,7 @@ class RunConfig:
         """A configuration from keyword arguments; one-line ValueError for an unknown one."""
         unknown = [k for k in params if k not in PARAMETERS]
         if unknown:
-            raise ValueError(
-                f"unknown parameter '{unknown[0]}' (one of: {', '.join(PARAMETERS)})"
-            )
+            raise ValueError(f"unknown parameter '{unknown[0]}' (one of: {', '.join(PARAMETERS)})")
         return cls(**params)
 
     def replace(self, **changes: Any) -> RunConfig:

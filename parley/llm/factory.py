@@ -22,7 +22,6 @@ from parley.llm.interface import LanguageModel
 from parley.llm.pricing import load_prices
 from parley.llm.wrappers import BudgetLLM, RetryingLLM, UsageLLM
 
-
 # The client's own timeout bounds each HTTP request; this outer guard also bounds a server
 # that trickles bytes (the client's timeout is per read, not per request).
 TIMEOUT_SLACK_S = 1.0

@@ -71,7 +71,6 @@ NEGOTIATOR_REPORTERS = {
 }
 
 
-
 def ruling_value(agent: Any) -> float | None:
     return agent.ruling.value if agent.ruling is not None else None
 
