@@ -52,6 +52,17 @@ def _param(default: Any, *, llm: bool = False, operational: bool = False) -> Any
     return field(default=default, metadata={"llm": llm, "operational": operational})
 
 
+def uses_llm(params: Mapping[str, Any]) -> bool:
+    """Whether a run with ``params`` (all or some parameters, e.g. a sweep cell) calls a
+    language model: LLM negotiators or an LLM authority."""
+    return "llm" in (params.get("policy"), params.get("authority"))
+
+
+def model_of(params: Mapping[str, Any]) -> str:
+    """The model a run with ``params`` uses: ``model``, else its backend's default."""
+    return params.get("model") or DEFAULT_MODELS[params.get("backend") or "embedded"]
+
+
 def check_choice(name: str, value: Any) -> None:
     """Raise a one-line ValueError if ``value`` is not one of parameter ``name``'s choices."""
     allowed = CHOICES[name]
@@ -149,7 +160,7 @@ class RunConfig:
     @property
     def uses_llm(self) -> bool:
         """Whether the run calls a language model (LLM negotiators or an LLM authority)."""
-        return self.policy == "llm" or self.authority == "llm"
+        return uses_llm({"policy": self.policy, "authority": self.authority})
 
     def kwargs(self) -> dict[str, Any]:
         """The configuration as NegotiationModel keyword arguments (every parameter)."""

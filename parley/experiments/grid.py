@@ -28,7 +28,14 @@ from typing import Any
 
 import yaml
 
-from parley.config import CHOICES, LLM_KEYS, OPERATIONAL_KEYS, PARAMETERS, check_choice
+from parley.config import (
+    CHOICES,
+    LLM_KEYS,
+    OPERATIONAL_KEYS,
+    PARAMETERS,
+    check_choice,
+    uses_llm,
+)
 from parley.scenarios import load_scenario
 
 DEFAULT_SEEDS = 15
@@ -80,7 +87,7 @@ class Grid:
 def canonical_cell(params: Mapping[str, Any]) -> str:
     """A cell's parameters as sorted JSON; LLM knobs are dropped when no LLM is involved."""
     cell = {k: v for k, v in params.items() if v is not None}
-    if "llm" not in (cell.get("policy", "heuristic"), cell.get("authority", "rule")):
+    if not uses_llm(cell):
         cell = {k: v for k, v in cell.items() if k not in LLM_KEYS}
     return json.dumps(cell, sort_keys=True)
 
