@@ -301,12 +301,18 @@ def test_configuration_faults_in_a_row_stop_the_sweep_and_resume_later(tmp_path:
 def test_scattered_configuration_faults_do_not_stop_a_sweep(tmp_path: Path) -> None:
     shards = tmp_path / "shards"
     shards.mkdir()
-    for i, fault in enumerate(["auth", None, "auth", "auth"]):
+
+    def shard(i: int, fault: str | None) -> None:
+        summary = {"status": "failed", "fault": fault}
+        doc = {"summary": summary, "tables": {"runs": {"run_id": [f"r{i}"]}}}
         path = shards / f"r{i}.shard.json"
-        path.write_text(json.dumps({"summary": {"status": "failed", "fault": fault}}))
+        path.write_text(json.dumps(doc))
         os.utime(path, ns=(i * 10**9, i * 10**9))
+
+    for i, fault in enumerate(["auth", None, "auth", "auth"]):
+        shard(i, fault)
     assert halt.check(shards) is None and halt.stop_reason(shards) is None
-    (shards / "r4.shard.json").write_text(json.dumps({"summary": {"fault": "auth"}}))
+    shard(4, "auth")
     assert halt.check(shards) is not None and halt.stop_reason(shards)
     halt.clear(shards)
     assert halt.stop_reason(shards) is None

@@ -9,7 +9,7 @@ from typing import Any
 
 from parley.cli import UserError
 from parley.cli.errors import user_errors
-from parley.cli.options import add_model_options, model_kwargs, seed_int
+from parley.cli.options import add_model_options, run_config, seed_int
 from parley.cli.preflight import check_servers
 from parley.validity import MAX_INVALID_SHARE
 
@@ -66,12 +66,12 @@ def run(args: argparse.Namespace) -> int:
     from parley.transcript import header, outcome_text, round_text
     from parley.validity import screen_run
 
-    kwargs = model_kwargs(args)
-    check_servers([kwargs])
+    config = run_config(args)
+    check_servers([config.kwargs()])
     with user_errors():
         if args.out:  # checked before the run, not after it: a finished run is never lost
             check_out_dir(args.out, "run")
-        model = NegotiationModel(**kwargs, rng=args.seed)
+        model = NegotiationModel(config, rng=args.seed)
         if not args.quiet:
             print(header(model), end="\n\n", flush=True)
         progress = TurnProgress(model) if model.llm is not None else None
@@ -87,13 +87,13 @@ def run(args: argparse.Namespace) -> int:
                 raise
             reason = failure_reason(err)  # "configuration fault (kind): the server's message"
             if args.out:  # what was played (and paid for) stays on disk
-                save(args.out, model, kwargs, args.seed, failure=reason, fault=err.fault)
+                save(args.out, model, config, args.seed, failure=reason, fault=err.fault)
             raise UserError(reason) from None
         tables = model.datacollector.tables
         screen = screen_run(tables["moves"], tables["calls"])
         print(outcome_text(model) if screen.valid else invalid_text(model, screen.reason))
         if args.out:
-            save(args.out, model, kwargs, args.seed)
+            save(args.out, model, config, args.seed)
     return 0 if screen.valid else EXIT_INVALID
 
 
@@ -112,7 +112,7 @@ def invalid_text(model: Any, reason: str | None) -> str:
 def save(
     out_dir: str,
     model: Any,
-    kwargs: dict[str, Any],
+    config: Any,
     seed: int,
     failure: str | None = None,
     fault: str | None = None,
@@ -127,7 +127,8 @@ def save(
         frames["runs"] = frames["runs"].assign(status="failed", error=failure, fault=fault)
     status = str(frames["runs"]["status"].iloc[0])
     profile = getattr(model.llm, "profile", None)  # the provider profile used
-    manifest = build_manifest("run", {**kwargs, "rng": seed}, status=status, profile=profile)
+    parameters = {**config.to_manifest(), "rng": seed}
+    manifest = build_manifest("run", parameters, status=status, profile=profile)
     path = write_results(out_dir, frames, manifest)
     print(
         f"Wrote {path}/ (runs, rounds, agents, moves, calls .parquet + manifest.json)",

@@ -109,9 +109,9 @@ def probe(params: Mapping[str, Any]) -> ProbeResult:
     except (CapabilityError, ValueError) as err:  # refused by parley before any request
         return ProbeResult(name, condition, False, False, problem=f"cannot run: {err}")
     try:
-        model.round = 1
+        model.begin_round()  # round 1, as a run's first turn sees it
         agent = model.negotiators[0]
-        decision = model.loop.run(agent.policy.adecide(model.observe(agent, ())))
+        decision = model.loop.run(agent.policy.adecide(agent.observe()))
     except LLMError as err:  # a configuration fault: the run would stop here
         from parley.experiments.halt import failure_reason
 
