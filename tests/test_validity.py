@@ -285,7 +285,7 @@ def test_configuration_faults_in_a_row_stop_the_sweep_and_resume_later(tmp_path:
         refused = len(server.requests)
     limit = halt.MAX_CONFIG_FAULTS
     assert summary.halted is not None and f"after {limit} consecutive" in summary.halted
-    assert (summary.failed, summary.not_started) == (limit, 6 - limit)
+    assert (summary.ran, summary.failed, summary.not_started) == (limit, limit, 6 - limit)
     assert refused <= limit * 5  # one round of five calls per run at most: no more burnt
     assert "Sweep stopped after" in summary.text() and "runs not started" in summary.text()
     assert len(scan(shard_dir(out))) == limit  # the runs not started left no shard

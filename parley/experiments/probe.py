@@ -64,6 +64,7 @@ class ProbeResult:
     tokens: int = 0
     cost_usd: float | None = None
     problem: str | None = None
+    calls: int = 0
 
     @property
     def ok(self) -> bool:
@@ -153,6 +154,7 @@ def _measured(
         latency_s=sum(float(c.get("latency_s") or 0.0) for c in calls),
         tokens=sum(int(c.get("total_tokens") or 0) for c in calls),
         cost_usd=None if billed and any(c is None for c in costs) else sum(c or 0.0 for c in costs),
+        calls=len(calls),
     )
 
 
@@ -203,7 +205,7 @@ def table_text(results: list[ProbeResult]) -> str:
             r.finish_reason or "–",
             f"{r.latency_s:.2f}",
             str(r.tokens),
-            "unpriced" if r.cost_usd is None else f"{r.cost_usd:.6f}",
+            _cost(r),
         ]
         for r in results
     ]
@@ -215,6 +217,12 @@ def table_text(results: list[ProbeResult]) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines += [f"problem: {r.model} · {r.condition}: {r.problem}" for r in results if r.problem]
     return "\n".join(lines)
+
+
+def _cost(r: ProbeResult) -> str:
+    if not r.calls:
+        return "–"  # no answer, no bill
+    return "unpriced" if r.cost_usd is None else f"{r.cost_usd:.6f}"
 
 
 __all__ = ["ProbeResult", "needs_probe", "probe", "probe_configs", "table_text"]

@@ -185,7 +185,7 @@ def run_sweep(
         finally:
             bar.close()
         summary = finish(out, grid, runs, **parameters)
-    summary.skipped, summary.ran = len(done), len(pending)
+    summary.skipped, summary.ran = len(done), len(pending) - summary.not_started
     summary.seconds = time.perf_counter() - started
     return summary
 
