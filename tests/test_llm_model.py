@@ -17,6 +17,7 @@ from parley.llm.fakes import PuppetLLM, as_server_responder, negotiator_responde
 from parley.llm.interface import Request
 from parley.llm.records import CALL_COLUMNS
 from parley.model.model import NegotiationModel
+from parley.validity import MAX_INVALID_SHARE
 
 TURN = re.compile(r"Your move for round (\d+), as (\w+)\.")
 BUDGETS = {"none": 256, "native": 1024}
@@ -236,7 +237,12 @@ def test_cli_run_writes_the_calls_table(server, tmp_path: Path, capsys):
             str(out),
         ]
     )
-    assert code == 0, capsys.readouterr().err
+    # This responder also makes moves the table refuses: a run with more than 10% of its
+    # turns still invalid after the repair is recorded invalid and exits 3 (parley.validity).
+    runs = pd.read_parquet(out / "runs.parquet")
+    invalid = runs.invalid_turns[0] / runs.turns[0] > MAX_INVALID_SHARE
+    assert runs.status[0] == ("invalid" if invalid else "ok")
+    assert code == (3 if invalid else 0), capsys.readouterr().err
     calls = pd.read_parquet(out / "calls.parquet")
     assert list(calls.columns) == CALL_COLUMNS
     assert len(calls) == len(server.requests) >= 10

@@ -17,6 +17,8 @@ every shard passes through the directory.
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +57,10 @@ def stop_reason(shard_dir: str | Path) -> str | None:
 
 def clear(shard_dir: str | Path) -> None:
     """Remove the stop file (a new sweep starts afresh on the same directory)."""
-    (Path(shard_dir) / STOP_FILE).unlink(missing_ok=True)
+    root = Path(shard_dir)
+    for stale in root.glob(f"{STOP_FILE}.*.tmp"):  # a writer killed mid-write
+        stale.unlink(missing_ok=True)
+    (root / STOP_FILE).unlink(missing_ok=True)
 
 
 def check(shard_dir: str | Path, limit: int = MAX_CONFIG_FAULTS) -> str | None:
@@ -76,7 +81,7 @@ def check(shard_dir: str | Path, limit: int = MAX_CONFIG_FAULTS) -> str | None:
         f"stopped after {limit} consecutive configuration faults (last: {last}); "
         "fix the configuration and run the same command again to resume"
     )
-    tmp = root / f"{STOP_FILE}.tmp"
+    tmp = root / f"{STOP_FILE}.{os.getpid()}.{threading.get_ident()}.tmp"  # one per writer
     tmp.write_text(reason + "\n")
     tmp.replace(root / STOP_FILE)
     return reason
