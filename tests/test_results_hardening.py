@@ -144,3 +144,12 @@ def test_a_grid_files_seeds_have_the_same_bound(tmp_path: Path, capsys) -> None:
     assert main(["sweep", "--grid", str(grid), "--out", str(out), "--quiet"]) == 2
     one_line_error(capsys, "seeds must be at most 10000")
     assert not out.exists()
+
+
+def test_a_grid_cell_with_a_bad_value_is_refused_before_any_run(tmp_path: Path, capsys) -> None:
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("policy: heuristic\nscenario: grid_curtailment\nmax_rounds: [3, 0]\n")
+    out = tmp_path / "s"
+    assert main(["sweep", "--grid", str(grid), "--out", str(out), "--quiet"]) == 2
+    one_line_error(capsys, "max_rounds must be at least 1, got 0")
+    assert not out.exists()
