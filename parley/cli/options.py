@@ -6,11 +6,13 @@ import argparse
 from typing import Any
 
 from parley.agents.factory import AUTHORITIES, CONDITIONS, POLICIES
+from parley.agents.reflection import REASONING_BUDGET
 from parley.cli import UserError
-from parley.llm.structured import MODES, SERVER_MODES
+from parley.llm.profiles import profile_names
+from parley.llm.structured import MODES
 from parley.model.model import TURN_ORDERS
 
-SERVERS = tuple(SERVER_MODES)
+SERVERS = profile_names()
 
 BACKENDS = ("embedded", "openai")
 CACHE_MODES = ("off", "record", "replay", "auto")
@@ -21,6 +23,13 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
     return value
 
 
@@ -120,22 +129,33 @@ def add_model_options(p: argparse.ArgumentParser, *, sweep: bool = False) -> Non
         "--server",
         default=None,
         choices=SERVERS,
-        help="kind of OpenAI-compatible server, which decides how structured output is asked "
-        "for (default: inferred from --base-url; OpenAI's API when none)",
+        help="provider profile of the server: how output tokens, structured output and "
+        "reasoning on/off are asked for, and its endpoint when --base-url is not given "
+        "(default: inferred from a provider's own --base-url or an unambiguous --model; "
+        "OpenAI's API when neither says; see docs/backends.md)",
     )
     g.add_argument(
         "--structured",
         default=None,
         choices=MODES,
-        help="override the structured-output mode: json_schema (OpenAI, vLLM, Ollama), "
-        "json_object_schema (llama.cpp server), json_object, grammar (GBNF), text (extract "
-        "JSON from prose)",
+        help="override the structured-output mode: json_schema (OpenAI, Gemini, vLLM, "
+        "Ollama), json_object_schema (llama.cpp server), json_object (DeepSeek), grammar "
+        "(GBNF), text (extract JSON from prose); a mode the server refuses is refused",
     )
     g.add_argument(
         "--reasoning",
         action="store_true",
-        help="the served model has a reasoning mode (o-series, gpt-5, DeepSeek-R1, Qwen3 "
-        "thinking...); required by --condition native",
+        help="the served model has a reasoning mode (Qwen3 thinking, DeepSeek-R1...) on "
+        "vllm, ollama, llamacpp and generic servers, where the profile cannot know; OpenAI, "
+        "DeepSeek and Gemini models are known by name. --condition native needs one; the "
+        "other conditions run with reasoning off, or refuse to start if it cannot be",
+    )
+    g.add_argument(
+        "--reasoning-budget",
+        type=non_negative_int,
+        default=None,
+        help="tokens for --condition native's reasoning, on top of the action's budget "
+        f"(default: {REASONING_BUDGET})",
     )
     g.add_argument(
         "--temperature",
@@ -195,6 +215,7 @@ def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "server": args.server,
         "structured": args.structured,
         "reasoning": args.reasoning,
+        "reasoning_budget": args.reasoning_budget,
         "turn_order": args.turn_order,
         "max_rounds": args.max_rounds,
         "temperature": args.temperature,

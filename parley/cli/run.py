@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
                 print(round_text(model, private=args.private), end="\n\n", flush=True)
         print(outcome_text(model))
         if args.out:
-            manifest = build_manifest("run", {**kwargs, "rng": args.seed})
+            profile = getattr(model.llm, "profile", None)  # the provider profile used
+            manifest = build_manifest("run", {**kwargs, "rng": args.seed}, profile=profile)
             path = write_results(args.out, run_frames(model), manifest)
             print(
                 f"Wrote {path}/ (runs, rounds, agents, moves, calls .parquet + manifest.json)",

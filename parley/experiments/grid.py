@@ -44,6 +44,7 @@ LLM_KEYS = frozenset(
         "server",
         "structured",
         "reasoning",
+        "reasoning_budget",
         "temperature",
         "max_concurrency",
         "cache",
