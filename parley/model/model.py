@@ -53,12 +53,16 @@ class NegotiationModel(mesa.Model):
         model: LLM model name (for the embedded backend: ``qwen2.5-0.5b`` or ``qwen2.5-1.5b``).
         base_url: OpenAI-compatible server URL (``openai`` backend).
         api_key_env: name of the environment variable holding the API key.
-        server: kind of OpenAI-compatible server (``openai``, ``vllm``, ``ollama``,
-            ``llamacpp``, ``generic``); None infers it from ``base_url``.
+        server: provider profile of the OpenAI-compatible server (``openai``, ``deepseek``,
+            ``gemini``, ``vllm``, ``ollama``, ``llamacpp``, ``generic``); None infers it from
+            ``base_url`` or an unambiguous model name.
         structured: structured-output mode override (``json_schema``,
             ``json_object_schema``, ``json_object``, ``grammar``, ``text``); None picks the
             server kind's default.
-        reasoning: the served model has a reasoning mode (needed by ``native``).
+        reasoning: the served model has a reasoning mode (needed by ``native``; read for
+            models the profile cannot know).
+        reasoning_budget: tokens for ``native``'s reasoning on top of the action's budget
+            (None: :data:`parley.agents.reflection.REASONING_BUDGET`).
         turn_order: ``simultaneous`` (all decide on one observation) or ``sequential``.
         max_rounds: deadline in rounds (default: the scenario's).
         history_window: rounds of history each negotiator sees (default: the scenario's).
@@ -86,6 +90,7 @@ class NegotiationModel(mesa.Model):
         server: str | None = None,
         structured: str | None = None,
         reasoning: bool = False,
+        reasoning_budget: int | None = None,
         turn_order: str = "simultaneous",
         max_rounds: int | None = None,
         history_window: int | None = None,
@@ -317,8 +322,7 @@ class NegotiationModel(mesa.Model):
         if trigger is not None:
             context = {"positions": self.positions, "standing": self.standing, "round": self.round}
             self.ruling = self.authority.intervene(trigger, context)
-            call = getattr(self.authority.judge, "last_call", None)  # the LLM authority's call
-            if call is not None:
+            for call in getattr(self.authority.judge, "last_calls", ()):  # the LLM authority's
                 self.record_call(call, "authority")
             self.outcome = Outcome(
                 "authority_decision", trigger, self.ruling.value, self.round, body=self.ruling.body
