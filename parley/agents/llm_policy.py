@@ -88,7 +88,7 @@ class LLMPolicy:
         def request(chat: list[dict[str, str]], k: int) -> Request:
             return Request.of(
                 chat,
-                max_tokens=framing.max_tokens,
+                max_tokens=framing.max_tokens + framing.reasoning_budget,
                 temperature=self.temperature,
                 seed=derive_seed(obs.seed, k),
                 schema=schema,

@@ -177,9 +177,7 @@ class NativeReasoning(Reflection):
         self.budget = budget
 
     def frame(self, framing: Framing) -> Framing:
-        return replace(
-            framing, reasoning_effort=self.effort, max_tokens=framing.max_tokens + self.budget
-        )
+        return replace(framing, reasoning_effort=self.effort, reasoning_budget=self.budget)
 
 
 Layer = Callable[[Any], Reflection]

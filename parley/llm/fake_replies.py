@@ -19,7 +19,10 @@ from typing import Any
 # answers HTTP 200 with content a policy must reject (or repair).
 HTTP_FAULTS = ("rate_limit", "server_error", "unavailable", "reset", "hang", "empty_body", "auth")
 CONTENT_FAULTS = ("truncated_json", "wrong_shape", "bad_action", "out_of_range", "reasoning_only")
-FAULTS = HTTP_FAULTS + CONTENT_FAULTS
+# Faults no retry cures (a misconfigured run): HTTP 400, 429 ``insufficient_quota``, and an
+# empty answer cut by the token limit (``finish_reason: "length"``).
+CONFIG_FAULT_REPLIES = ("bad_request", "quota", "length")
+FAULTS = HTTP_FAULTS + CONTENT_FAULTS + CONFIG_FAULT_REPLIES
 
 FAKE_REASONING = "Weighing my reservation against the standing proposal before I move."
 
@@ -37,6 +40,7 @@ class Reply:
             ``unavailable`` only); None sends no header.
         reasoning: reasoning text returned as ``reasoning_content`` (with reasoning tokens).
         delay_s: extra latency of this reply on top of the server's fixed latency.
+        headers: extra response headers (e.g. ``x-should-retry``).
     """
 
     content: str | None = None
@@ -44,6 +48,7 @@ class Reply:
     retry_after: float | None = None
     reasoning: str | None = None
     delay_s: float = 0.0
+    headers: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.fault is not None and self.fault not in FAULTS:

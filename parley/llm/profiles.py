@@ -32,6 +32,7 @@ class Family(BaseModel):
     reasoning: ReasoningKind
     enable: dict[str, Any] = Field(default_factory=dict)
     disable: dict[str, Any] | None = None
+    efforts: tuple[str, ...] | None = None
     temperature: float | None = None
     omit_temperature_while_reasoning: bool = False
     why: str | None = None
@@ -54,6 +55,7 @@ class Profile(BaseModel):
     structured_ok: tuple[str, ...]
     json_word: bool = False
     reasoning_text: tuple[str, ...] = ()
+    reasoning_tokens: bool = False
     families: tuple[Family, ...]
 
     def family(self, model: str) -> Family:
