@@ -168,7 +168,10 @@ def test_content_faults_give_completions_the_grammar_rejects(fake_server):
     fake_server.fail("reasoning_only")
     only = llm.complete(ask())
     assert only.text == "" and only.parsed is None and only.reasoning
-    assert only.finish_reason == "length"
+    assert only.finish_reason == "stop"  # a model that answered only in its reasoning
+    fake_server.fail("length")
+    cut = llm.complete(ask())
+    assert cut.text == "" and cut.finish_reason == "length"  # cut by the token limit
 
 
 def test_an_unreachable_server_is_a_connection_error_naming_the_url(fake_key):
