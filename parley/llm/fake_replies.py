@@ -137,9 +137,16 @@ def default_responder(body: dict[str, Any]) -> str:
 
 
 #: Every move, weighted (some will be invalid on the table: they exercise the repair path).
-ALL_MOVES = {"propose": 3, "concede": 2, "hold": 2, "accept": 1, "support": 1, "escalate": 0.4}
+ALL_MOVES: dict[str, float] = {
+    "propose": 3,
+    "concede": 2,
+    "hold": 2,
+    "accept": 1,
+    "support": 1,
+    "escalate": 0.4,
+}
 #: The moves that are valid on any table.
-SAFE_MOVES = {"propose": 1, "hold": 1}
+SAFE_MOVES: dict[str, float] = {"propose": 1.0, "hold": 1.0}
 _LINES = (
     "We can move a little if the others move too.",
     "This is close to our limit.",
