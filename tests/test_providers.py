@@ -342,3 +342,36 @@ def test_a_cost_cap_on_an_unpriced_model_refuses_to_start():
     with pytest.raises(CapabilityError, match="max_cost_usd needs a price for model 'mystery'"):
         make_llm({"backend": "openai", "model": "mystery", "max_cost_usd": 1.0})
     assert make_llm({"backend": "openai", "model": "gpt-4.1", "max_cost_usd": 1.0})
+
+
+def test_unexpected_reasoning_is_counted_per_run_and_shown(capsys):
+    from parley.cli import main
+    from parley.experiments.records import run_summary
+
+    with FakeOpenAIServer(holder) as server:
+        server.script(*(Reply(reasoning="Thinking anyway.") for _ in range(3)))
+        model = NegotiationModel(
+            policy="llm", backend="openai", model="fake-model", base_url=server.base_url, rng=1
+        )
+        model.step()
+        model.loop.close()  # the run is left unfinished: free its event loop and client now
+        assert run_summary(model)["unexpected_reasoning_calls"] == 3
+        assert run_summary(model)["profile"] == "generic"
+        server.script(Reply(reasoning="Thinking anyway."))
+        argv = ["run", "--backend", "openai", "--model", "fake-model", "--quiet"]
+        assert main([*argv, "--base-url", server.base_url, "--max-rounds", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "1 of 5 LLM calls asked for reasoning off but reported reasoning" in err
+
+
+def test_the_embedded_path_imports_no_openai_code():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from parley.model.model import NegotiationModel; "
+        "NegotiationModel(policy='llm', backend='embedded'); "
+        "print(sorted(m for m in sys.modules if m == 'openai' or m.startswith('openai.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
