@@ -274,7 +274,7 @@ def policy_on(server: FakeOpenAIServer, condition: str = "none", **params: Any) 
 def obs_fixture() -> Any:
     model = NegotiationModel(rng=3)
     agent = model.negotiators[0]
-    return model.observe(agent, ())
+    return agent.observe()
 
 
 @pytest.mark.parametrize(("fault", "kind"), [("bad_request", "bad_request"), ("quota", "quota")])
@@ -375,3 +375,16 @@ def test_the_embedded_path_imports_no_openai_code():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_the_reasoning_budget_flag_sets_native_room_on_top_of_the_action():
+    from parley.cli import main
+
+    with FakeOpenAIServer(holder, emulate="openai") as server:
+        argv = ["run", "--backend", "openai", "--model", "o4-mini", "--server", "openai"]
+        argv += ["--base-url", server.base_url, "--temperature", "1", "--condition", "native"]
+        argv += ["--reasoning-budget", "1000", "--max-rounds", "1", "--quiet"]
+        assert main(argv) == 0
+        sent = server.requests[0]
+    assert sent["max_completion_tokens"] == SCAFFOLD_BUDGET + 1000
+    assert sent["reasoning_effort"] == "medium" and "temperature" not in sent

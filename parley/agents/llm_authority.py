@@ -6,9 +6,9 @@ of allowed values (so small models stay in range). It asks through the one excha
 (:func:`parley.llm.exchange.exchange`), with reasoning off in every condition. An invalid
 reply, a backend failure or an exhausted budget returns the scenario's rule-based ruling
 with ``fallback`` naming why; a configuration fault (including a reply cut by the token
-limit twice) is raised and stops the run. :meth:`LLMJudge.arule` returns the ruling with
-its call records (``calls`` rows, purpose ``authority`` or ``repair``); the sync
-:meth:`LLMJudge.rule` keeps them in :attr:`LLMJudge.last_calls` for the model to record.
+limit twice) is raised and stops the run. The ruling carries its calls (``calls`` rows,
+purpose ``authority``, or ``repair`` for a truncated reply asked again) in
+:attr:`~parley.agents.authority.Ruling.calls`, as a decision carries its calls.
 """
 
 from __future__ import annotations
@@ -64,27 +64,18 @@ class LLMJudge:
         self.llm = llm
         self.temperature = temperature
         self.max_tokens = max_tokens
-        self.last_calls: list[dict[str, Any]] = []
-
-    @property
-    def last_call(self) -> dict[str, Any] | None:
-        """The last call of the last ruling (None if it made none)."""
-        return self.last_calls[-1] if self.last_calls else None
 
     def rule(
         self, scenario: Scenario, trigger: str, context: Mapping[str, Any], *, fallback: Ruling
     ) -> Ruling:
-        """The LLM's ruling, or ``fallback`` (with ``fallback`` set to the reason) if invalid."""
-        self.last_calls = []
-        ruling, self.last_calls = run_sync(
-            self.arule(scenario, trigger, context, fallback=fallback)
-        )
-        return ruling
+        """The LLM's ruling, or ``fallback`` (with ``fallback`` set to the reason) if invalid;
+        either way with the calls made in ``calls``."""
+        return run_sync(self.arule(scenario, trigger, context, fallback=fallback))
 
     async def arule(
         self, scenario: Scenario, trigger: str, context: Mapping[str, Any], *, fallback: Ruling
-    ) -> tuple[Ruling, list[dict[str, Any]]]:
-        """The ruling and the call records it took (on the caller's event loop)."""
+    ) -> Ruling:
+        """:meth:`rule` on the caller's event loop."""
         positions = dict(context.get("positions", {}))
         standing = context.get("standing")
         request = Request.of(
@@ -97,15 +88,16 @@ class LLMJudge:
         out = await exchange(
             self.llm, request, lambda obj: ruling_of(obj, scenario), purpose="authority"
         )
+        calls = tuple(out.calls)
         if out.stop_reason is not None:
-            return replace(fallback, fallback=f"budget: {out.stop_reason}"), out.calls
+            return replace(fallback, fallback=f"budget: {out.stop_reason}", calls=calls)
         if out.failure is not None:
             err = out.failure
-            return replace(fallback, fallback=f"LLM failed ({err.fault}): {err}"), out.calls
+            return replace(fallback, fallback=f"LLM failed ({err.fault}): {err}", calls=calls)
         if out.value is None:
-            return replace(fallback, fallback=f"invalid LLM ruling: {out.error}"), out.calls
+            return replace(fallback, fallback=f"invalid LLM ruling: {out.error}", calls=calls)
         value, text = out.value
-        return Ruling(value, scenario.authority.name, "llm", trigger, text), out.calls
+        return Ruling(value, scenario.authority.name, "llm", trigger, text, calls=calls)
 
 
 def authority_messages(

@@ -22,6 +22,7 @@ from parley.llm.interface import (
     LanguageModel,
     LLMError,
     Request,
+    serializes_calls,
 )
 from parley.llm.pricing import PriceTable, load_prices
 
@@ -38,6 +39,7 @@ class LLMWrapper:
         # turned off): absent on fakes and the embedded model.
         self.profile: str = getattr(inner, "profile", inner.backend)
         self.reasoning_refusal: str | None = getattr(inner, "reasoning_refusal", None)
+        self.serialize_calls = serializes_calls(inner)
 
     async def acomplete(self, request: Request) -> Completion:
         return await self.inner.acomplete(request)
