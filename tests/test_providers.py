@@ -63,10 +63,15 @@ PRIVATE = {
 
 
 def holder(body: dict[str, Any]) -> str:
-    """A valid hold with every private field any condition asks for (with or without a
-    schema in the request: DeepSeek's JSON mode sends none)."""
-    reply: dict[str, Any] = dict(PRIVATE)
+    """A valid hold with every private field any condition asks for, or a valid ruling for
+    the authority (with or without a schema in the request: DeepSeek's JSON mode sends
+    none)."""
     schema = schema_of(body) or {}
+    system = str(body["messages"][0]["content"])
+    if "ruling" in schema.get("properties", {}) or '{"ruling"' in system:
+        values = (schema.get("properties", {}).get("value") or {}).get("enum")
+        return json.dumps({"ruling": "Split the difference.", "value": (values or [60])[0]})
+    reply: dict[str, Any] = dict(PRIVATE)
     for key in list(reply):
         if schema and key not in schema.get("properties", {}):
             del reply[key]
@@ -81,17 +86,26 @@ def emulated(request: pytest.FixtureRequest) -> Iterator[FakeOpenAIServer]:
         yield server
 
 
-def expected_refusal(profile: str, model: str, flagged: bool, condition: str) -> str | None:
+def expected_refusal(
+    profile: str, model: str, flagged: bool, condition: str, authority: str
+) -> str | None:
     resolved = plan(get_profile(profile), model, flagged)
     if condition == "native" and not resolved.supports:
         return "needs a model with a reasoning mode"
-    if condition != "native" and resolved.refusal:
+    if (condition != "native" or authority == "llm") and resolved.refusal:
         return "cannot turn reasoning off"
     return None
 
 
+def is_ruling(body: dict[str, Any]) -> bool:
+    return '{"ruling"' in str(body["messages"][0]["content"])
+
+
+@pytest.mark.parametrize("authority", ["rule", "llm"])
 @pytest.mark.parametrize("condition", CONDITIONS)
-def test_every_condition_on_every_profile_runs_valid_or_refuses_at_start(emulated, condition):
+def test_every_condition_on_every_profile_runs_valid_or_refuses_at_start(
+    emulated, condition, authority
+):
     for profile, model, flagged in (c for c in CASES if c[0] == emulated.profile):
         family = plan(get_profile(profile), model, flagged).family
         params = {
@@ -103,11 +117,12 @@ def test_every_condition_on_every_profile_runs_valid_or_refuses_at_start(emulate
             "server": profile,
             "reasoning": flagged,
             "max_rounds": 2,
+            "authority": authority,
             "timeout": 5.0,
             "max_retries": 0,
             "temperature": family.temperature if family.temperature is not None else 0.8,
         }
-        refusal = expected_refusal(profile, model, flagged, condition)
+        refusal = expected_refusal(profile, model, flagged, condition, authority)
         if refusal is not None:
             with pytest.raises(CapabilityError, match=refusal) as err:
                 NegotiationModel(**params, rng=1)
@@ -120,20 +135,27 @@ def test_every_condition_on_every_profile_runs_valid_or_refuses_at_start(emulate
         calls = model_.datacollector.get_table_dataframe("calls")
         label = f"{profile}/{model}/{condition}"
         assert moves["valid"].all(), (label, moves["error"].tolist())
+        assert calls["valid"].all(), (label, calls["error"].tolist())  # the ruling too
+        assert (calls["purpose"] == "authority").sum() == (authority == "llm"), label
         assert not calls["repair"].any(), label
         assert (calls["finish_reason"] == "stop").all(), label
         assert (calls["profile"] == profile).all(), label
         assert not calls["unexpected_reasoning"].any(), label
+        spec = get_profile(profile)
         sent = emulated.requests[before:]
-        assert sent and all(s.get(get_profile(profile).token_param) for s in sent), label
+        turns = [s for s in sent if not is_ruling(s)]
+        assert turns and all(s.get(spec.token_param) for s in sent), label
+        decides = calls[calls["purpose"] == "decide"]
         if condition == "native":
             # the reasoning budget comes on top of the action's
             budget = SCAFFOLD_BUDGET + REASONING_BUDGET
-            assert all(s[get_profile(profile).token_param] == budget for s in sent), label
-            if get_profile(profile).reasoning_tokens:
-                assert (calls["reasoning_tokens"] > 0).all(), label
+            assert all(s[spec.token_param] == budget for s in turns), label
+            if spec.reasoning_tokens:
+                assert (decides["reasoning_tokens"] > 0).all(), label
         else:
-            assert (calls["reasoning_tokens"] == 0).all(), label
+            assert (decides["reasoning_tokens"] == 0).all(), label
+        # the authority rules with reasoning off in every condition
+        assert (calls.loc[calls["purpose"] == "authority", "reasoning_tokens"] == 0).all(), label
 
 
 def test_reasoning_that_cannot_turn_off_refuses_in_one_line():
