@@ -410,3 +410,10 @@ def test_the_reasoning_budget_flag_sets_native_room_on_top_of_the_action():
         sent = server.requests[0]
     assert sent["max_completion_tokens"] == SCAFFOLD_BUDGET + 1000
     assert sent["reasoning_effort"] == "medium" and "temperature" not in sent
+
+
+def test_an_openai_key_is_never_sent_to_another_provider():
+    assert OpenAIBackend("deepseek-chat").api_key_env == "DEEPSEEK_API_KEY"
+    assert OpenAIBackend("gemini-2.5-flash").api_key_env == "GEMINI_API_KEY"
+    assert OpenAIBackend("deepseek-chat", api_key_env="MY_KEY").api_key_env == "MY_KEY"
+    assert OpenAIBackend("gpt-4.1").api_key_env == "OPENAI_API_KEY"

@@ -33,6 +33,7 @@ from parley.llm.structured import format_kwargs, resolve_mode
 
 # Local servers ignore the key, but the client insists on one.
 PLACEHOLDER_KEY = "not-needed"
+DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 
 _ClientsByLoop = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI]
 
@@ -45,7 +46,10 @@ class OpenAIBackend:
         base_url: the server's ``/v1`` URL; None means the profile's own endpoint (OpenAI's
             API for ``openai``, DeepSeek's for ``deepseek``, Google's for ``gemini``).
         api_key_env: NAME of the environment variable holding the key (read when a client is
-            made, never stored in a file or message); unset means a placeholder key.
+            made, never stored in a file or message); unset means a placeholder key. Left at
+            its default (``OPENAI_API_KEY``), a provider profile with a variable of its own
+            (``DEEPSEEK_API_KEY``, ``GEMINI_API_KEY``) reads that one instead, so an OpenAI
+            key is never sent to another provider.
         timeout: seconds before one request times out.
         structured: structured-output mode (see :data:`parley.llm.structured.MODES`);
             None picks the server kind's default.
@@ -69,7 +73,7 @@ class OpenAIBackend:
         model: str,
         base_url: str | None = None,
         *,
-        api_key_env: str = "OPENAI_API_KEY",
+        api_key_env: str = DEFAULT_KEY_ENV,
         timeout: float = 60.0,
         structured: str | None = None,
         server: str | None = None,
@@ -83,7 +87,8 @@ class OpenAIBackend:
         self.spec = spec
         # OpenAI's endpoint stays the client's default (which honours OPENAI_BASE_URL).
         self.base_url = base_url or (spec.base_url if spec.name != "openai" else None)
-        self.api_key_env = api_key_env
+        own = spec.api_key_env if api_key_env == DEFAULT_KEY_ENV else None
+        self.api_key_env = own or api_key_env
         self.timeout = timeout
         self.structured = resolve_mode(structured, spec)
         self.reasoning_plan = plan(spec, model, reasoning)

@@ -48,6 +48,7 @@ class Profile(BaseModel):
 
     name: str
     base_url: str | None = None
+    api_key_env: str | None = None
     hosts: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
     token_param: Literal["max_tokens", "max_completion_tokens"]
