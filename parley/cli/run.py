@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from parley.experiments.storage import check_out_dir
     from parley.llm.interface import CONFIG_FAULTS, LLMError
     from parley.model.model import NegotiationModel
-    from parley.transcript import header, outcome_text, round_text
+    from parley.transcript import header, outcome_text, reasoning_note, round_text
     from parley.validity import screen_run
 
     config = run_config(args)
@@ -92,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
         tables = model.datacollector.tables
         screen = screen_run(tables["moves"], tables["calls"])
         print(outcome_text(model) if screen.valid else invalid_text(model, screen.reason))
+        note = reasoning_note(model)
+        if note is not None:
+            print(note, file=sys.stderr)
         if args.out:
             save(args.out, model, config, args.seed)
     return 0 if screen.valid else EXIT_INVALID
