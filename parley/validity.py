@@ -7,7 +7,10 @@ counted. A run is **invalid** when more than :data:`MAX_INVALID_SHARE` of its ne
 turns stayed invalid after their repair. Turns with a call cut off by the token limit
 (``finish_reason == "length"``) are counted too: a truncated reply is repaired once with
 more room (else the LLM layer stops the run with a ``truncated`` fault), and one that stays
-invalid is an invalid turn like any other. An invalid run keeps its tables
+invalid is an invalid turn like any other. A run is invalid too when more than that share
+of its turns *reasoned* under a condition that runs with reasoning off
+(``calls.unexpected_reasoning``): the server did not honour the condition, so the run did
+not measure it. An invalid run keeps its tables
 (``runs.status == "invalid"``, the reason in ``runs.error``) but stays out of outcome
 rates, flags, comparisons and figures; ``parley run`` prints ``Invalid run: ...`` instead
 of an outcome.
@@ -50,12 +53,15 @@ class Screen:
         invalid: turns that stayed invalid after their one repair (played as ``hold``).
         repaired: turns that needed a repair call (valid or not after it).
         truncated: turns with a call cut off by the token limit.
+        reasoned: turns with a call that reasoned although its condition runs with
+            reasoning off (``calls.unexpected_reasoning``): the server did not honour it.
     """
 
     turns: int
     invalid: int = 0
     repaired: int = 0
     truncated: int = 0
+    reasoned: int = 0
 
     @property
     def invalid_share(self) -> float:
@@ -72,13 +78,22 @@ class Screen:
     @property
     def reason(self) -> str | None:
         """Why the run is invalid (one line), or None for a valid run."""
-        if not self.turns or self.invalid_share <= MAX_INVALID_SHARE:
+        if not self.turns:
             return None
-        cut = f", {self.truncated} cut off by the token limit" if self.truncated else ""
-        return (
-            f"invalid turns: {self.invalid} of {self.turns} ({self.invalid_share:.0%}, over "
-            f"the {MAX_INVALID_SHARE:.0%} limit{cut})"
-        )
+        reasons = []
+        if self.invalid_share > MAX_INVALID_SHARE:
+            cut = f", {self.truncated} cut off by the token limit" if self.truncated else ""
+            reasons.append(
+                f"invalid turns: {self.invalid} of {self.turns} ({self.invalid_share:.0%}, "
+                f"over the {MAX_INVALID_SHARE:.0%} limit{cut})"
+            )
+        if self.reasoned / self.turns > MAX_INVALID_SHARE:
+            reasons.append(
+                f"reasoning turns: {self.reasoned} of {self.turns} reasoned under a condition "
+                f"without reasoning ({self.reasoned / self.turns:.0%}, over the "
+                f"{MAX_INVALID_SHARE:.0%} limit): the server did not turn reasoning off"
+            )
+        return "; ".join(reasons) or None
 
     @property
     def valid(self) -> bool:
@@ -89,8 +104,8 @@ def screen_run(moves: Mapping[str, Sequence[Any]], calls: Mapping[str, Sequence[
     """The :class:`Screen` of one run from its ``moves`` and ``calls`` columns.
 
     ``moves`` needs ``valid`` (and ``repaired``, ``round``, ``party`` when present);
-    ``calls`` may lack ``finish_reason`` (tables written before it was recorded): then no
-    turn counts as truncated.
+    ``calls`` may lack ``finish_reason`` or ``unexpected_reasoning`` (tables written before
+    they were recorded): then no turn counts as truncated or as reasoning.
     """
     valid = list(moves.get("valid", []))
     repaired = list(moves.get("repaired", [None] * len(valid)))
@@ -99,22 +114,31 @@ def screen_run(moves: Mapping[str, Sequence[Any]], calls: Mapping[str, Sequence[
         invalid=sum(1 for v in valid if not _true(v)),
         repaired=sum(1 for r in repaired if _true(r)),
         truncated=len(truncated_turns(calls)),
+        reasoned=len(_turns_where(calls, "unexpected_reasoning", _true)),
     )
 
 
 def truncated_turns(calls: Mapping[str, Sequence[Any]]) -> set[tuple[Any, Any]]:
     """``(round, party)`` of every negotiator turn with a call cut off by the token limit."""
-    finish = calls.get("finish_reason")
-    if finish is None:
+    return _turns_where(calls, "finish_reason", lambda why: why == "length")
+
+
+def _turns_where(
+    calls: Mapping[str, Sequence[Any]], column: str, test: Any
+) -> set[tuple[Any, Any]]:
+    """``(round, party)`` of the negotiator turns with a call whose ``column`` passes ``test``
+    (none when the column was not recorded)."""
+    values = calls.get(column)
+    if values is None:
         return set()
-    n = len(finish)
+    n = len(values)
     rounds = calls.get("round", [None] * n)
     parties = calls.get("party", [None] * n)
     purposes = calls.get("purpose", ["decide"] * n)
     return {
         (r, p)
-        for r, p, why, purpose in zip(rounds, parties, finish, purposes, strict=True)
-        if why == "length" and purpose in TURN_PURPOSES
+        for r, p, value, purpose in zip(rounds, parties, values, purposes, strict=True)
+        if purpose in TURN_PURPOSES and test(value)
     }
 
 

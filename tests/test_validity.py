@@ -111,6 +111,22 @@ def test_truncated_turns_come_from_finish_reason_when_recorded() -> None:
     assert (screen.turns, screen.invalid, screen.repaired, screen.truncated) == (2, 0, 1, 1)
 
 
+def test_reasoning_under_a_condition_without_it_invalidates_the_run() -> None:
+    calls = {
+        "round": [1, 1, 2, 2],
+        "party": ["a", "b", "a", "b"],
+        "purpose": ["decide"] * 4,
+        "unexpected_reasoning": [True, False, True, None],
+    }
+    moves = {"valid": [True] * 4}
+    screen = validity.screen_run(moves, calls)
+    assert screen.reasoned == 2 and not screen.valid
+    assert screen.reason is not None and screen.reason.startswith("reasoning turns: 2 of 4")
+    assert validity.exclusion_kind("invalid", screen.reason) == "reasoning turns"
+    del calls["unexpected_reasoning"]  # tables from before it was recorded
+    assert validity.screen_run(moves, calls).valid
+
+
 def test_truncated_turns_without_the_column_are_none() -> None:
     assert validity.truncated_turns({"round": [1], "party": ["a"]}) == set()
 

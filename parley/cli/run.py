@@ -22,7 +22,8 @@ exit codes:
      key, no quota, an unknown model, a reply cut off by the token limit): one line with the
      server's own message; with --out, the rounds played so far are written (status=failed)
   {EXIT_INVALID}  the run finished but is invalid: more than {MAX_INVALID_SHARE:.0%} of its turns
-     were invalid (after their repair), so its ending is an artifact, not an outcome
+     were invalid (after their repair), or reasoned under a condition without reasoning,
+     so its ending is an artifact, not an outcome
      ("Invalid run: ..." instead of "Outcome: ..."; with --out, runs.parquet has
      status=invalid and the reason)
 """
