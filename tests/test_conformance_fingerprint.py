@@ -84,15 +84,23 @@ def _value(v: Any) -> Any:
     return str(v)
 
 
-def fingerprint(model: NegotiationModel, runs_columns: list[str] | None = None) -> dict[str, str]:
+def fingerprint(
+    model: NegotiationModel,
+    runs_columns: list[str] | None = None,
+    calls_columns: list[str] | None = None,
+) -> dict[str, str]:
     """A hash per recorded table (the runs row over ``runs_columns`` without setting columns,
-    rounds, agents, moves, calls without wall-clock latency) and the outcome."""
+    rounds, agents, moves, calls over ``calls_columns`` without wall-clock latency) and the
+    outcome."""
     tables = run_columns(model)
     runs = tables["runs"]
     wanted = [*(runs_columns or runs), *(c for c in runs if c.startswith("utility_"))]
     keep = [c for c in dict.fromkeys(wanted) if c not in SETTING_COLUMNS]
     tables["runs"] = {c: runs.get(c, ["<missing>"]) for c in keep}
-    tables["calls"] = {k: v for k, v in tables["calls"].items() if k != "latency_s"}
+    calls = tables["calls"]
+    tables["calls"] = {
+        c: calls.get(c, ["<missing>"]) for c in (calls_columns or calls) if c != "latency_s"
+    }
     out = {}
     for name, cols in tables.items():
         canon = {c: [_value(v) for v in values] for c, values in cols.items()}
@@ -102,10 +110,14 @@ def fingerprint(model: NegotiationModel, runs_columns: list[str] | None = None) 
     return out
 
 
-def run_case(params: dict[str, Any], runs_columns: list[str] | None = None) -> dict[str, str]:
+def run_case(
+    params: dict[str, Any],
+    runs_columns: list[str] | None = None,
+    calls_columns: list[str] | None = None,
+) -> dict[str, str]:
     model = build(params)
     model.run()
-    return fingerprint(model, runs_columns)
+    return fingerprint(model, runs_columns, calls_columns)
 
 
 def recorded() -> dict[str, Any]:
@@ -119,8 +131,8 @@ CASES = cases()
 def test_frames_match_the_recorded_fingerprint(name: str) -> None:
     data = recorded()
     expected = data["cases"][name]
-    # the runs row may gain columns: it is compared over the columns recorded then
-    got = run_case(CASES[name], data["runs_columns"])
+    # the runs row and the calls table may gain columns: compared over those recorded then
+    got = run_case(CASES[name], data["runs_columns"], data.get("calls_columns"))
     assert got == expected, f"{name}: recorded frames changed"
 
 
@@ -136,7 +148,10 @@ if __name__ == "__main__":
     probe.run()
     columns = list(run_columns(probe)["runs"])
     columns = [c for c in columns if not c.startswith("utility_")]
-    cases_ = {name: run_case(params, columns) for name, params in sorted(CASES.items())}
-    data = {"runs_columns": columns, "cases": cases_}
+    call_columns = list(run_columns(probe)["calls"])
+    cases_ = {
+        name: run_case(params, columns, call_columns) for name, params in sorted(CASES.items())
+    }
+    data = {"runs_columns": columns, "calls_columns": call_columns, "cases": cases_}
     FINGERPRINT.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     print(f"wrote {len(data['cases'])} cases to {FINGERPRINT}")
