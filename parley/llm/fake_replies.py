@@ -219,9 +219,8 @@ def fault_content(fault: str, body: dict[str, Any], responder: Responder) -> str
 
 
 def count_tokens(text: str) -> int:
-    """A crude, deterministic token count: about four characters a token, at least one for
-    any text (the one estimate of both the in-process fakes and the fake server)."""
-    return max(1, round(len(text) / 4)) if text else 0
+    """A crude, deterministic token count (about four characters a token)."""
+    return (len(text) + 3) // 4
 
 
 def completion_body(
