@@ -81,8 +81,13 @@ def test_the_sweep_finishes_without_a_crash_or_a_lost_run(faulty) -> None:
     # validity screen allows is recorded invalid (it ended, but is no measurement).
     assert runs["status"].isin(["ok", "invalid"]).all(), runs[["run_id", "error"]]
     invalid = runs[runs["status"] == "invalid"]
-    assert (invalid["invalid_turns"] / invalid["turns"] > MAX_INVALID_SHARE).all()
-    assert invalid["error"].str.startswith("invalid turns:").all()
+    # ... or with more than that share of turns that reasoned under 'none' (the injected
+    # reasoning-only answers): the screen names which.
+    too_invalid = invalid["invalid_turns"] / invalid["turns"] > MAX_INVALID_SHARE
+    reasoned = invalid["unexpected_reasoning_calls"] > 0
+    assert (too_invalid | reasoned).all()
+    assert invalid["error"].str.startswith("invalid turns:").eq(too_invalid).all()
+    assert invalid.loc[~too_invalid, "error"].str.startswith("reasoning turns:").all()
     assert runs["outcome"].isin(["compromise", "authority_decision"]).all()
     assert f"{RUNS} runs (0 already done, {RUNS} run now)" in faulty.out
     assert "0 failed" in faulty.out
