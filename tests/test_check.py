@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from broken_servers import BAD_REQUEST_TEXT, BrokenServer
+from broken_servers import SERVER_TEXT, broken_server
 
 from parley.cli import main
 from parley.experiments.probe import needs_probe, probe, probe_configs, table_text
@@ -76,17 +76,17 @@ def test_native_needs_a_reasoning_model_and_gets_reasoning(capsys) -> None:
 
 
 def test_a_refused_request_is_a_problem_with_the_servers_message(capsys) -> None:
-    with BrokenServer("bad_request") as server:
+    with broken_server("bad_request") as server:
         code = main(["check", *flags(server.base_url), "--condition", "none", "bounded"])
     err = capsys.readouterr().err
     assert code == 2
     problems = [line for line in err.splitlines() if line.startswith("problem:")]
-    assert len(problems) == 2 and all(BAD_REQUEST_TEXT in p for p in problems)
+    assert len(problems) == 2 and all(SERVER_TEXT["bad_request"] in p for p in problems)
     assert [r.split()[2] for r in err.splitlines()[2:4]] == ["no", "no"]
 
 
 def test_an_answer_cut_off_by_the_token_limit_is_a_problem() -> None:
-    with BrokenServer("length") as server:
+    with broken_server("length") as server:
         result = probe(params(server.base_url))
     assert not result.ok and not result.valid
     assert result.problem is not None
@@ -118,7 +118,7 @@ def test_check_refuses_what_it_cannot_probe(capsys) -> None:
 
 def test_sweep_probes_first_and_refuses_to_start_on_a_problem(tmp_path: Path, capsys) -> None:
     out = tmp_path / "sweep"
-    with BrokenServer("bad_request") as server:
+    with broken_server("bad_request") as server:
         argv = ["sweep", "--policy", "llm", *flags(server.base_url), "--condition", "none"]
         argv += ["--scenario", "grid_curtailment", "--seeds", "3", "--out", str(out)]
         code = main(argv)
@@ -129,7 +129,7 @@ def test_sweep_probes_first_and_refuses_to_start_on_a_problem(tmp_path: Path, ca
 
 
 def test_protocol_probes_first_too(tmp_path: Path, capsys) -> None:
-    with BrokenServer("bad_request") as server:
+    with broken_server("bad_request") as server:
         argv = ["protocol", "--policy", "llm", *flags(server.base_url), "--condition", "none"]
         argv += ["--scenario", "grid_curtailment", "--seeds", "2", "--out", str(tmp_path / "p")]
         assert main(argv) == 2

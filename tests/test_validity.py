@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import solara
-from broken_servers import QUOTA_TEXT, BrokenServer
+from broken_servers import SERVER_TEXT, broken_server
 
 import parley
 from parley import validity
@@ -154,19 +153,15 @@ def test_a_run_with_many_invalid_turns_is_recorded_invalid_not_as_an_outcome() -
 @pytest.mark.parametrize("kind", ["bad_request", "quota", "length"])
 def test_a_broken_server_never_yields_an_outcome(kind: str, tmp_path: Path, capsys) -> None:
     out = tmp_path / "run"
-    with BrokenServer(kind) as server:
+    with broken_server(kind) as server:
         code = main(["run", *llm_flags(server.base_url), "--quiet", "--out", str(out)])
     stdout, stderr = capsys.readouterr()
-    assert "Outcome:" not in stdout and code != 0
-    if code == 2:  # a configuration fault: one line with the server's own message
-        assert "error: configuration fault (" in stderr
-        if kind == "quota":
-            assert QUOTA_TEXT in stderr
-        status = "failed"
-    else:  # the run was played out on invalid holds: the screen rejects it
-        assert code == 3 and stdout.startswith("Invalid run: invalid turns: ")
-        assert "not an outcome" in stdout
-        status = "invalid"
+    # A configuration fault: the run stops at once, one line with the server's own message.
+    assert "Outcome:" not in stdout and code == 2
+    errors = [line for line in stderr.splitlines() if line.startswith("parley run: error:")]
+    assert len(errors) == 1 and "error: configuration fault (" in errors[0]
+    assert SERVER_TEXT[kind] in errors[0]
+    status = "failed"
     runs = parley.load_results(out)["runs"]
     assert runs.status.tolist() == [status] and runs.error.notna().all()
     assert main(["report", str(out)]) == 0
@@ -176,43 +171,60 @@ def test_a_broken_server_never_yields_an_outcome(kind: str, tmp_path: Path, caps
     assert line[3:5] == ["0", "1"] and "interpreted" in line  # n=0, 1 excluded
 
 
-def test_the_empty_length_answer_is_invalid_and_stays_out_of_a_sweep(tmp_path: Path) -> None:
+def sweep_grid(url: str, seeds: int = 3):
+    return build_grid(
+        {"condition": ["none", "bounded"]},
+        {
+            "policy": "llm",
+            "backend": "openai",
+            "model": "fake-model",
+            "base_url": url,
+            "api_key_env": KEY_ENV,
+            "timeout": 5.0,
+            "max_retries": 0,
+            "scenario": "grid_curtailment",
+        },
+        list(range(seeds)),
+    )
+
+
+def test_a_sweep_of_unusable_answers_is_invalid_and_stays_out_of_the_report(
+    tmp_path: Path,
+) -> None:
     out = tmp_path / "sweep"
-    with BrokenServer("length") as server:
-        grid = build_grid(
-            {"condition": ["none", "bounded"]},
-            {
-                "policy": "llm",
-                "backend": "openai",
-                "model": "fake-model",
-                "base_url": server.base_url,
-                "api_key_env": KEY_ENV,
-                "timeout": 5.0,
-                "max_retries": 0,
-                "scenario": "grid_curtailment",
-            },
-            [0, 1, 2],
-        )
+    # Every answer has the wrong shape: each turn is an invalid hold, each run "deadlocks".
+    with FakeOpenAIServer(plan=lambda body: Reply(fault="wrong_shape")) as server:
+        grid = sweep_grid(server.base_url)
         summary = run_sweep(grid, out, progress=False)
-    # Invalid runs (played out on holds), or failed ones if the LLM layer stops a truncated
-    # run at once (then three in a row stop the sweep): never an outcome.
-    assert summary.outcomes == {}
-    assert summary.invalid + summary.failed + summary.not_started == 6
+    assert summary.outcomes == {} and (summary.invalid, summary.failed) == (6, 0)
+    assert "6 invalid" in summary.text() and "excluded from the report" in summary.text()
     res = parley.load_results(out)
     runs = res["runs"]
-    assert set(runs.status) <= {"invalid", "failed"}
+    assert (runs.status == "invalid").all() and (runs.outcome == "authority_decision").all()
+    assert runs.error.str.startswith("invalid turns: ").all()
     cells = cell_table(runs, res["moves"], res["agents"])
-    assert (cells.n == 0).all() and not cells.authority_collapse.any()
-    assert not cells.diversity_without_fidelity.any() and not cells.interpretable.any()
+    assert (cells.n == 0).all() and (cells.invalid == 3).all()
+    assert not cells.authority_collapse.any() and not cells.diversity_without_fidelity.any()
+    assert not cells.interpretable.any()
     assert comparisons(cells, "bounded").p_value.isna().all()
     text = write_report(out).path.read_text()
     assert "No flag raised." in text and "### Excluded runs" in text
-    assert re.search(r"(\d) of \1 runs excluded", text)  # every run of a cell excluded
-    assert re.search(r"\| 0 \| \d \| – \| – \|", text)  # n=0, no rate
-    if summary.invalid:
-        assert "invalid" in summary.text() and "excluded from the report" in summary.text()
-        again = run_sweep(grid, out, progress=False)  # invalid runs are results: not rerun
-        assert again.skipped == summary.invalid
+    assert "3 of 3 runs excluded — 3 invalid turns" in text and "| 0 | 3 | – | – |" in text
+    again = run_sweep(grid, out, progress=False)  # invalid runs are results: not rerun
+    assert (again.skipped, again.ran) == (6, 0)
+
+
+def test_a_sweep_of_truncated_answers_stops(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    with broken_server("length") as server:
+        summary = run_sweep(sweep_grid(server.base_url), out, progress=False)
+    limit = halt.MAX_CONFIG_FAULTS
+    assert summary.outcomes == {} and summary.halted is not None
+    assert (summary.failed, summary.not_started) == (limit, 6 - limit)
+    res = parley.load_results(out)
+    assert res["runs"].error.str.startswith("configuration fault (truncated): ").all()
+    text = write_report(out).path.read_text()
+    assert "No flag raised." in text and "configuration fault (truncated)" in text
 
 
 def test_invalid_runs_are_excluded_from_rates_with_their_reason(tmp_path: Path) -> None:
