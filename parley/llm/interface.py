@@ -24,11 +24,13 @@ class LLMError(RuntimeError):
         fault: str = "error",
         retries: int = 0,
         retry_after: float | None = None,
+        rate_limited: int = 0,
     ) -> None:
         super().__init__(message)
         self.fault = fault
         self.retries = retries
         self.retry_after = retry_after  # seconds a server asked us to wait (Retry-After)
+        self.rate_limited = rate_limited  # attempts answered 429 (rate limit)
 
 
 #: Faults no retry and no later turn can cure: the run itself is misconfigured (a rejected
@@ -72,6 +74,7 @@ class Completion:
     system_fingerprint: str | None = None
     cached: bool = False
     retries: int = 0
+    rate_limited: int = 0  # attempts of this call answered 429 (rate limit) before it
     finish_reason: str | None = None
     cost_usd: float | None = None  # set by the usage-accounting wrapper from the price table
 

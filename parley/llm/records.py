@@ -25,6 +25,7 @@ CALL_COLUMNS = [
     "error",
     "fault",
     "retries",
+    "rate_limited",  # attempts answered 429 (rate limit), retried or not
     "system_fingerprint",
     "cost_usd",
 ]
@@ -63,6 +64,7 @@ def call_record(
             error=error or (str(failure) if failure else None),
             fault=failure.fault if failure else None,
             retries=failure.retries if failure else 0,
+            rate_limited=failure.rate_limited if failure else 0,
             cached=False,
             prompt_tokens=0,
             completion_tokens=0,
@@ -85,6 +87,7 @@ def call_record(
         error=error,
         fault=None,
         retries=completion.retries,
+        rate_limited=completion.rate_limited,
         system_fingerprint=completion.system_fingerprint,
         cost_usd=completion.cost_usd,
     )
