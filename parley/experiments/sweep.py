@@ -17,13 +17,14 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from parley.experiments.executors import EXECUTORS, check_scheduler, run_dask, run_local
 from parley.experiments.faults import FaultCounts, count_faults
 from parley.experiments.grid import Grid, RunSpec
+from parley.experiments.inflight import is_io_bound, live_calls, run_inflight_local
 from parley.experiments.manifest import build_manifest
 from parley.experiments.progress import Progress
 from parley.experiments.runner import failure_shard
@@ -36,6 +37,7 @@ from parley.experiments.shards import (
     write_shard,
 )
 from parley.experiments.storage import MANIFEST, ResultsError, write_json, write_parquet
+from parley.llm.ratelimit import RateCaps
 
 SWEEP_KINDS = ("sweep", "protocol")
 LOST = "no result: the process running it died (rerun the sweep to retry)"
@@ -120,8 +122,16 @@ def run_sweep(
     executor: str = "local",
     scheduler: str | None = None,
     progress: bool = True,
+    concurrency: int = 1,
+    rate_caps: RateCaps | None = None,
+    max_cost_usd: float | None = None,
 ) -> SweepSummary:
     """Run every pending run of ``grid`` into ``out_dir`` and merge the results.
+
+    ``concurrency`` runs against OpenAI-compatible servers are kept in flight per process
+    on one event loop (see :mod:`parley.experiments.inflight`); ``rate_caps`` are the
+    sweep's caps per endpoint, shared out among its processes; ``max_cost_usd`` stops
+    starting runs once the billed calls cost that much (local executor).
 
     Raises :class:`ResultsError` for a directory that is not a sweep's and
     :class:`~parley.experiments.executors.ExecutorError` for an unusable executor; a run
@@ -129,6 +139,11 @@ def run_sweep(
     """
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor '{executor}' (one of: {', '.join(EXECUTORS)})")
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+    if max_cost_usd is not None and executor == "dask":
+        raise ValueError("--max-cost-usd needs the local executor (not --executor dask)")
+    caps = rate_caps or RateCaps()
     if executor == "dask":
         if not scheduler:
             raise ValueError("--executor dask needs --scheduler tcp://HOST:PORT")
@@ -145,14 +160,42 @@ def run_sweep(
         before = scan(shards)
         done = [r for r in runs if before.get(r.run_id, {}).get("status") == "ok"]
         pending = [r for r in runs if before.get(r.run_id, {}).get("status") != "ok"]
-        parameters = dict(kind=kind, jobs=jobs, executor=executor, scheduler=scheduler)
+        parameters = dict(
+            kind=kind,
+            jobs=jobs,
+            executor=executor,
+            scheduler=scheduler,
+            concurrency=concurrency,
+            rate_caps=asdict(caps),
+            max_cost_usd=max_cost_usd,
+        )
         write_manifest(out, grid, runs, status="running", **parameters)
-        bar = Progress(len(runs), [before[r.run_id] for r in done], enabled=progress)
+        inflight = executor == "local" and (concurrency > 1 or max_cost_usd is not None)
+        io_runs = [r for r in pending if inflight and is_io_bound(r.cell)]
+        cpu_runs = [r for r in pending if r not in io_runs]
+        live = live_calls() if io_runs and jobs == 1 else None
+        bar = Progress(
+            len(runs),
+            [before[r.run_id] for r in done],
+            enabled=progress,
+            max_cost_usd=max_cost_usd,
+            live=live,
+        )
         try:
             if executor == "dask":
-                run_dask(pending, shards, scheduler or "", bar)
+                run_dask(pending, shards, scheduler or "", bar, concurrency, caps)
             else:
-                run_local(pending, shards, jobs, bar)
+                run_inflight_local(
+                    io_runs,
+                    shards,
+                    concurrency=concurrency,
+                    jobs=jobs,
+                    caps=caps,
+                    progress=bar,
+                    max_cost_usd=max_cost_usd,
+                    spent_before=bar.spent_usd,
+                )
+                run_local(cpu_runs, shards, jobs, bar, caps.split(jobs))
         finally:
             bar.close()
         summary = finish(out, grid, runs, **parameters)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import socket
 import struct
@@ -30,6 +31,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from parley.llm.fake_limits import EndpointLimits, add_limit_options, limits_from_args
 from parley.llm.fake_replies import (
     CONTENT_FAULTS,
     FAKE_REASONING,
@@ -56,6 +58,8 @@ class FakeOpenAIServer:
         port: 0 picks a free port.
         plan: ``(request_json) -> Reply`` for unscripted requests (faults by request, so
             concurrent calls get the same faults in any arrival order); None: normal replies.
+        limits: a real endpoint's latency distribution, concurrency cap and RPM/TPM budget
+            (:mod:`parley.llm.fake_limits`); its latency replaces ``latency_s``.
     """
 
     def __init__(
@@ -68,6 +72,7 @@ class FakeOpenAIServer:
         hang_s: float = 30.0,
         port: int = 0,
         plan: Callable[[dict[str, Any]], Reply] | None = None,
+        limits: EndpointLimits | None = None,
     ) -> None:
         self.responder = responder or default_responder
         self.latency_s = latency_s
@@ -77,6 +82,7 @@ class FakeOpenAIServer:
         self.requests: list[dict[str, Any]] = []
         self._port = port
         self.plan = plan
+        self.limits = limits
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -150,6 +156,10 @@ class FakeOpenAIServer:
 
 
 class _Server(ThreadingHTTPServer):
+    # Hundreds of clients may connect at once (a sweep with --concurrency): a backlog of
+    # 5 (the default) would refuse them, which no real server does.
+    request_queue_size = 1024
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that gave up (a timeout, a run stopped mid-round) is normal here: say
         # nothing, instead of a traceback on the stderr of the process hosting the server.
@@ -192,13 +202,35 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError:
             self._json(400, _error("request body is not JSON", "invalid_request_error"))
             return
-        reply = fake._take(body)
-        if fake._stopping.wait(fake.latency_s + reply.delay_s):
+        limits = fake.limits
+        if limits is None:
+            reply = fake._take(body)
+            if fake._stopping.wait(fake.latency_s + reply.delay_s):
+                return
+            self._serve(fake, body, reply)
             return
-        self._serve(fake, body, reply)
+        retry_after, rate_headers = limits.admit(body)
+        if retry_after is not None:  # over the RPM/TPM budget
+            rate_headers["Retry-After"] = f"{math.ceil(retry_after * 1000) / 1000:g}"
+            self._json(429, _error("rate limit reached", "rate_limit_exceeded"), rate_headers)
+            return
+        reply = fake._take(body)
+        limits.enter()
+        try:
+            if fake._stopping.wait(limits.draw_latency() + reply.delay_s):
+                return
+            self._serve(fake, body, reply, rate_headers)
+        finally:
+            limits.leave()
 
-    def _serve(self, fake: FakeOpenAIServer, body: dict[str, Any], reply: Reply) -> None:
-        headers = {}
+    def _serve(
+        self,
+        fake: FakeOpenAIServer,
+        body: dict[str, Any],
+        reply: Reply,
+        rate_headers: dict[str, str] | None = None,
+    ) -> None:
+        headers = dict(rate_headers or {})
         if reply.retry_after is not None:
             headers["Retry-After"] = f"{reply.retry_after:g}"
         match reply.fault:
@@ -220,7 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
             case "empty_body":
                 self._send(200, b"", {"Content-Type": "application/json"})
             case _:
-                self._json(200, fake.answer(body, reply))
+                self._json(200, fake.answer(body, reply), headers)
 
     def _json(
         self, status: int, obj: dict[str, Any], headers: dict[str, str] | None = None
@@ -256,8 +288,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     parser.add_argument("--reasoning", action="store_true", help="act as a reasoning model")
+    add_limit_options(parser)
     args = parser.parse_args(argv)
-    server = FakeOpenAIServer(latency_s=args.latency, reasoning=args.reasoning, port=args.port)
+    server = FakeOpenAIServer(
+        latency_s=args.latency,
+        reasoning=args.reasoning,
+        port=args.port,
+        limits=limits_from_args(args),
+    )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -266,9 +266,7 @@ class RateLimitedLLM(LLMWrapper):
         self.limiter = limiter
 
     async def acomplete(self, request: Request) -> Completion:
-        estimate = estimate_tokens(
-            (content for _, content in request.messages), request.max_tokens
-        )
+        estimate = estimate_tokens((content for _, content in request.messages), request.max_tokens)
         await self.limiter.acquire(estimate)
         _HEADERS.set(None)
         try:

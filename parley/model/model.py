@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,16 +178,47 @@ class NegotiationModel(mesa.Model):
             # at garbage collection, where pending tasks would be destroyed mid-flight.
             self.loop.close()
             raise
+        self.end_round(moves)
+        if not self.running:
+            self.loop.close()
+
+    async def astep(self) -> None:
+        """:meth:`step` awaited on the caller's event loop (the run's own loop is not used).
+
+        Many runs of one process share one loop this way (``parley sweep --concurrency``);
+        moves are applied in the same order, so the results equal :meth:`step`'s.
+        """
+        if not self.running:
+            return
+        self.round += 1
+        moves = await self.anegotiate()
+        if self.authority.judge is None:
+            self.end_round(moves)
+        else:  # the LLM authority's call is synchronous: keep the shared loop free
+            await asyncio.to_thread(self.end_round, moves)
+
+    def end_round(self, moves: list[Move]) -> None:
+        """Update the table, check terminal rules, record (after the round's moves)."""
         self.history.append(tuple(moves))
         self.update_table()
         self.spreads.append(spread(self.positions))
         self.check_terminal()
         self.datacollector.collect(self)
-        if not self.running:
-            self.loop.close()
 
     def negotiate(self) -> list[Move]:
-        """Observe, decide and apply, in the configured turn order."""
+        """The round's moves, LLM decisions awaited on the run's own loop."""
+        return drive(self.rounds_moves(), self.loop.run)
+
+    async def anegotiate(self) -> list[Move]:
+        """The round's moves, LLM decisions awaited on the running loop."""
+        return await adrive(self.rounds_moves())
+
+    def rounds_moves(self) -> Generator[Awaitable[Any], Any, list[Move]]:
+        """Observe, decide and apply, in the configured turn order.
+
+        A generator: it yields each awaitable of LLM decisions and is sent its result, so
+        one body serves the sync :meth:`negotiate` and the async :meth:`anegotiate`.
+        """
         self.escalations, self.supports = 0, []
         moves: list[Move] = []
         if self.turn_order == "simultaneous":
@@ -199,7 +231,7 @@ class NegotiationModel(mesa.Model):
                 decisions = [a.policy.decide(o) for a, o in pairs]
             else:
                 coros = [self._decide_async(a, o) for a, o in pairs]
-                decisions = self.loop.run(gather_bounded(coros, self.max_concurrency))
+                decisions = yield gather_bounded(coros, self.max_concurrency)
             for agent, obs, decision in zip(agents, observations, decisions, strict=True):
                 moves.append(self.apply(agent, obs, decision))
         else:
@@ -211,7 +243,7 @@ class NegotiationModel(mesa.Model):
                     decision = agent.policy.decide(obs)
                     self._notify_turn(agent, decision)
                 else:
-                    decision = self.loop.run(self._decide_async(agent, obs))
+                    decision = yield self._decide_async(agent, obs)
                 moves.append(self.apply(agent, obs, decision))
         return moves
 
@@ -341,3 +373,23 @@ class NegotiationModel(mesa.Model):
             if on_round is not None:
                 on_round(self)
         return self.outcome
+
+
+def drive[R](body: Generator[Awaitable[Any], Any, R], run: Callable[[Any], Any]) -> R:
+    """Run a round body, handing each awaitable it yields to ``run`` (sync)."""
+    try:
+        awaitable = next(body)
+        while True:
+            awaitable = body.send(run(awaitable))
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+async def adrive[R](body: Generator[Awaitable[Any], Any, R]) -> R:
+    """Run a round body, awaiting each awaitable it yields on the running loop."""
+    try:
+        awaitable = next(body)
+        while True:
+            awaitable = body.send(await awaitable)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
