@@ -202,10 +202,10 @@ def execute(args: argparse.Namespace, grid: Grid, kind: str) -> SweepSummary:
     if args.max_cost_usd is not None and args.executor == "dask":
         raise UserError("--max-cost-usd needs the local executor (not --executor dask)")
     cells = [json.loads(cell) for cell in grid.cells()]
-    check_servers(cells)  # before any run starts
-    check_caches(cells)
     if args.max_cost_usd is not None:
         check_priced(cells)
+    check_servers(cells)  # before any run starts
+    check_caches(cells)
     summary = run_sweep(
         grid,
         args.out,

@@ -140,6 +140,7 @@ class NegotiationModel(mesa.Model):
         self.loop = LoopThread()
         weakref.finalize(self, self.loop.close)
         self.round = 0
+        self._awaited_moves: list[Move] | None = None  # handed from astep() to step()
         self.history: list[tuple[Move, ...]] = []
         self.decisions: dict[str, Decision] = {}
         self.escalations = 0
@@ -170,32 +171,37 @@ class NegotiationModel(mesa.Model):
         """One round: negotiate, update the table, check terminal rules, record."""
         if not self.running:
             return
-        self.round += 1
-        try:
-            moves = self.negotiate()
-        except BaseException:
-            # The run cannot go on (e.g. a rejected API key): free its event loop now, not
-            # at garbage collection, where pending tasks would be destroyed mid-flight.
-            self.loop.close()
-            raise
+        if self._awaited_moves is not None:  # this round's moves were awaited by astep()
+            moves, self._awaited_moves = self._awaited_moves, None
+        else:
+            self.round += 1
+            try:
+                moves = self.negotiate()
+            except BaseException:
+                # The run cannot go on (e.g. a rejected API key): free its event loop now,
+                # not at garbage collection, where pending tasks would be destroyed mid-flight.
+                self.loop.close()
+                raise
         self.end_round(moves)
         if not self.running:
             self.loop.close()
 
     async def astep(self) -> None:
-        """:meth:`step` awaited on the caller's event loop (the run's own loop is not used).
+        """:meth:`step` with its LLM decisions awaited on the caller's event loop.
 
         Many runs of one process share one loop this way (``parley sweep --concurrency``);
-        moves are applied in the same order, so the results equal :meth:`step`'s.
+        the run's own loop is not used. Moves are applied in the same order and the round
+        ends through :meth:`step` (Mesa's clock and ``steps`` advance as usual), so the
+        results equal :meth:`step`'s.
         """
         if not self.running:
             return
         self.round += 1
-        moves = await self.anegotiate()
+        self._awaited_moves = await self.anegotiate()
         if self.authority.judge is None:
-            self.end_round(moves)
+            self.step()
         else:  # the LLM authority's call is synchronous: keep the shared loop free
-            await asyncio.to_thread(self.end_round, moves)
+            await asyncio.to_thread(self.step)
 
     def end_round(self, moves: list[Move]) -> None:
         """Update the table, check terminal rules, record (after the round's moves)."""
