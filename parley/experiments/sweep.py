@@ -26,7 +26,7 @@ from parley.experiments.faults import FaultCounts, count_faults
 from parley.experiments.grid import Grid, RunSpec
 from parley.experiments.inflight import is_io_bound, live_calls, run_inflight_local
 from parley.experiments.manifest import build_manifest
-from parley.experiments.progress import Progress
+from parley.experiments.progress import CallTotals, Progress, money
 from parley.experiments.runner import failure_shard
 from parley.experiments.shards import (
     SHARD_DIR,
@@ -57,6 +57,7 @@ class SweepSummary:
     failures: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     faults: FaultCounts = field(default_factory=FaultCounts)
+    spend: CallTotals = field(default_factory=CallTotals)
 
     def text(self) -> str:
         """The one-paragraph summary printed at the end of a sweep."""
@@ -67,6 +68,11 @@ class SweepSummary:
         ]
         if self.faults.calls:
             lines.append(self.faults.text())
+            t = self.spend
+            lines.append(
+                f"LLM use: {t.tokens} tokens, {t.rate_limited} answers 429 (rate limit), "
+                + money(t.cost_usd, t.unpriced_calls, None)
+            )
         lines += [f"  failed {rid}: {reason}" for rid, reason in self.failures[:5]]
         if len(self.failures) > 5:
             lines.append(f"  ... and {len(self.failures) - 5} more (see runs.parquet 'error')")
@@ -229,6 +235,8 @@ def finish(out: Path, grid: Grid, runs: list[RunSpec], **parameters: Any) -> Swe
     write_manifest(out, grid, runs, status="complete", **parameters)
     outcomes = Counter(str(s.get("outcome")) for s in mine if s.get("status") == "ok")
     summary = SweepSummary(out, len(runs), 0, 0, len(failed), outcomes, failed)
+    for shard_summary in mine:
+        summary.spend.add(shard_summary)
     calls = frames.get("calls")
     if calls is not None and not calls.empty:
         summary.faults = count_faults(calls[calls["run_id"].isin({r.run_id for r in runs})])
