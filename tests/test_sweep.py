@@ -432,8 +432,8 @@ def test_a_run_whose_worker_died_is_recorded_failed(tmp_path: Path, monkeypatch)
 
     real = sweep_module.run_local
 
-    def lose_one(pending, shard_dir_, jobs, progress):  # the first run's worker dies unseen
-        rows = real(pending, shard_dir_, jobs, progress)
+    def lose_one(pending, shard_dir_, jobs, progress, *rest):  # the first run's worker dies
+        rows = real(pending, shard_dir_, jobs, progress, *rest)
         (shard_dir_ / f"{pending[0].run_id}{SUFFIX}").unlink()
         return rows
 

@@ -21,25 +21,29 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from parley.experiments.executors import EXECUTORS, check_scheduler, run_dask, run_local
 from parley.experiments.faults import FaultCounts, count_faults
 from parley.experiments.grid import Grid, RunSpec
 from parley.experiments.inflight import is_io_bound, live_calls, run_inflight_local
 from parley.experiments.manifest import build_manifest
+from parley.experiments.merging import merge_to_parquet
 from parley.experiments.progress import CallTotals, Progress, money
 from parley.experiments.runner import failure_shard
 from parley.experiments.shards import (
     SHARD_DIR,
-    merge,
     remove_partial,
     scan,
     shard_dir,
     write_shard,
 )
-from parley.experiments.storage import MANIFEST, ResultsError, write_json, write_parquet
+from parley.experiments.storage import MANIFEST, ResultsError, write_json
 from parley.llm.ratelimit import RateCaps
 
 SWEEP_KINDS = ("sweep", "protocol")
+# The calls columns the end-of-sweep fault summary reads back (not the whole table).
+FAULT_COLUMNS = ("run_id", "retries", "fault", "valid", "purpose")
 LOST = "no result: the process running it died (rerun the sweep to retry)"
 _LOCK = ".sweep.lock"
 
@@ -223,9 +227,7 @@ def finish(out: Path, grid: Grid, runs: list[RunSpec], **parameters: Any) -> Swe
             write_shard(shards, r.run_id, failure_shard(r.cell, r.seed, LOST))
             known[r.run_id] = {"status": "failed", "error": LOST}
     order = [r.run_id for r in runs] + sorted(set(known) - {r.run_id for r in runs})
-    frames = merge(shards, order)
-    for name, frame in frames.items():
-        write_parquet(out / f"{name}.parquet", frame)
+    merge_to_parquet(shards, order, out)  # a batch of runs in memory at a time
     mine = [known[r.run_id] for r in runs if r.run_id in known]
     failed = [
         (r.run_id, known[r.run_id].get("error") or "")
@@ -237,8 +239,8 @@ def finish(out: Path, grid: Grid, runs: list[RunSpec], **parameters: Any) -> Swe
     summary = SweepSummary(out, len(runs), 0, 0, len(failed), outcomes, failed)
     for shard_summary in mine:
         summary.spend.add(shard_summary)
-    calls = frames.get("calls")
-    if calls is not None and not calls.empty:
+    calls = pd.read_parquet(out / "calls.parquet", columns=list(FAULT_COLUMNS))
+    if not calls.empty:
         summary.faults = count_faults(calls[calls["run_id"].isin({r.run_id for r in runs})])
     return summary
 
