@@ -122,8 +122,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the 15 seeds")
     parser.add_argument("--baseline-runs", type=int, default=36, help="runs timed at --jobs 2")
     parser.add_argument("--rss-latency", type=float, default=0.05, help="L of the RSS case")
-    parser.add_argument("--skip-rpm", action="store_true", help="skip case (b)")
-    parser.add_argument("--skip-rss", action="store_true", help="skip case (c)")
+    parser.add_argument("--cases", default="abc", help="which cases to run (default: abc)")
     args = parser.parse_args()
     seeds = max(1, round(15 * args.scale))
     runs = 3 * 6 * seeds
@@ -132,49 +131,62 @@ def main() -> None:
     print(f"parley throughput benchmark · fake server latency L = {L:g} s{scaled}")
     with tempfile.TemporaryDirectory(prefix="parley-throughput-") as tmp:
         root = Path(tmp)
-        with serve("--latency", str(L), "--max-concurrent", "64") as url:
-            print(f"(a) {runs} runs, server capped at 64 concurrent requests")
-            a = protocol(url, root / "a", seeds, "--concurrency", "64", "--max-inflight", "64")
-            print(line("--concurrency 64 --max-inflight 64", a))
-            bound = 1.25 * a.calls * L / 64
-            verdict = "met" if a.wall_s <= bound else "NOT met"
-            print(f"  target wall <= 1.25 x calls x L / 64 = {bound:.1f} s: {verdict}")
-            # today's way: one run per process at a time, on 2 processes
-            base_seeds = max(1, args.baseline_runs // 18)
-            b = protocol(url, root / "b", base_seeds, "--jobs", "2")
-            per_run = b.wall_s / b.runs
-            print(line("--jobs 2 (baseline sample)", b))
-            print(
-                f"  --jobs 2 extrapolated to {runs} runs: {per_run * runs:.1f} s; "
-                f"speed-up of --concurrency 64: {per_run * runs / a.wall_s:.1f}x"
-            )
-        if not args.skip_rpm:
-            with serve("--latency", str(L), "--max-concurrent", "64", "--rpm", "600") as url:
-                print(f"(b) {runs} runs, server limited to 600 requests per minute")
-                r = protocol(
-                    url, root / "r", seeds, "--concurrency", "64", "--max-inflight", "64",
-                    "--rpm", "600",
-                )  # fmt: skip
-                print(line("... --rpm 600", r))
-                bound = 1.15 * r.calls / 600 * 60
-                verdict = "met" if r.wall_s <= bound else "NOT met"
-                share = r.limited_share
-                print(
-                    f"  target wall <= 1.15 x calls / (600/min) = {bound:.1f} s: {verdict}; "
-                    f"429s: {r.rate_limited} = {share:.2%} of attempts "
-                    f"({'met' if share < 0.01 else 'NOT met'}: < 1%)"
-                )
-        if not args.skip_rss:
-            R = args.rss_latency
-            with serve("--latency", str(R), "--max-concurrent", "64") as url:
-                print(f"(c) peak RSS of the sweep process, L = {R:g} s, --concurrency 64")
-                flags = ("--concurrency", "64", "--max-inflight", "64")
-                small = protocol(url, root / "s", 15, *flags)
-                print(line("270 runs", small))
-                big = protocol(url, root / "l", 60, *flags)
-                print(line("1,080 runs", big))
-                growth = big.peak_rss_mb / small.peak_rss_mb
-                print(f"  RSS 1,080 / 270 runs: {growth:.2f}x (flat means memory is bounded)")
+        if "a" in args.cases:
+            case_a(args, seeds, runs, root)
+        if "b" in args.cases:
+            case_b(seeds, runs, L, root)
+        if "c" in args.cases:
+            case_c(args.rss_latency, root)
+
+
+def case_a(args: argparse.Namespace, seeds: int, runs: int, root: Path) -> None:
+    L = args.latency
+    with serve("--latency", str(L), "--max-concurrent", "64") as url:
+        print(f"(a) {runs} runs, server capped at 64 concurrent requests")
+        a = protocol(url, root / "a", seeds, "--concurrency", "64", "--max-inflight", "64")
+        print(line("--concurrency 64 --max-inflight 64", a))
+        bound = 1.25 * a.calls * L / 64
+        verdict = "met" if a.wall_s <= bound else "NOT met"
+        print(f"  target wall <= 1.25 x calls x L / 64 = {bound:.1f} s: {verdict}")
+        # today's way: one run per process at a time, on 2 processes
+        base_seeds = max(1, args.baseline_runs // 18)
+        b = protocol(url, root / "b", base_seeds, "--jobs", "2")
+        per_run = b.wall_s / b.runs
+        print(line("--jobs 2 (baseline sample)", b))
+        print(
+            f"  --jobs 2 extrapolated to {runs} runs: {per_run * runs:.1f} s; "
+            f"speed-up of --concurrency 64: {per_run * runs / a.wall_s:.1f}x"
+        )
+
+
+def case_b(seeds: int, runs: int, L: float, root: Path) -> None:
+    with serve("--latency", str(L), "--max-concurrent", "64", "--rpm", "600") as url:
+        print(f"(b) {runs} runs, server limited to 600 requests per minute")
+        r = protocol(
+            url, root / "r", seeds, "--concurrency", "64", "--max-inflight", "64",
+            "--rpm", "600",
+        )  # fmt: skip
+        print(line("... --rpm 600", r))
+        bound = 1.15 * r.calls / 600 * 60
+        verdict = "met" if r.wall_s <= bound else "NOT met"
+        share = r.limited_share
+        print(
+            f"  target wall <= 1.15 x calls / (600/min) = {bound:.1f} s: {verdict}; "
+            f"429s: {r.rate_limited} = {share:.2%} of attempts "
+            f"({'met' if share < 0.01 else 'NOT met'}: < 1%)"
+        )
+
+
+def case_c(R: float, root: Path) -> None:
+    with serve("--latency", str(R), "--max-concurrent", "64") as url:
+        print(f"(c) peak RSS of the sweep process, L = {R:g} s, --concurrency 64")
+        flags = ("--concurrency", "64", "--max-inflight", "64")
+        small = protocol(url, root / "s", 15, *flags)
+        print(line("270 runs", small))
+        big = protocol(url, root / "l", 60, *flags)
+        print(line("1,080 runs", big))
+        growth = big.peak_rss_mb / small.peak_rss_mb
+        print(f"  RSS 1,080 / 270 runs: {growth:.2f}x (flat means memory is bounded)")
 
 
 if __name__ == "__main__":

@@ -314,3 +314,21 @@ def test_the_cost_cap_stops_starting_runs(tmp_path: Path) -> None:
     runs = parley.load_results(tmp_path / "capped")["runs"]
     assert summary.failed == len(runs) - 1  # the first run spent the budget
     assert runs.error.dropna().str.contains("cost budget is spent").all()
+
+
+# -- bounded memory ------------------------------------------------------------------------------
+def test_the_batched_merge_writes_the_tables_the_whole_merge_would(tmp_path: Path, monkeypatch):
+    import io
+
+    import parley.experiments.merging as merging
+    from parley.experiments.shards import merge, shard_dir
+    from parley.scenarios import builtin_names
+
+    monkeypatch.setattr(merging, "BATCH_RUNS", 2)  # columns first seen in later batches
+    grid = build_grid({"scenario": builtin_names()}, {"policy": "heuristic"}, [0, 1, 2])
+    out = tmp_path / "s"
+    run_sweep(grid, out, progress=False)
+    whole = merge(shard_dir(out), [r.run_id for r in grid.runs()])
+    for name, frame in whole.items():
+        expected = pd.read_parquet(io.BytesIO(frame.to_parquet(index=False)))
+        pd.testing.assert_frame_equal(pd.read_parquet(out / f"{name}.parquet"), expected)

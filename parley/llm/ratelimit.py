@@ -220,7 +220,10 @@ class EndpointLimiter:
             s.inflight += 1
             s.started += 1
             start = self._reserve(now, waiter.tokens)
-            waiter.loop.call_soon_threadsafe(self._resolve, waiter.future, start - now)
+            try:
+                waiter.loop.call_soon_threadsafe(self._resolve, waiter.future, start - now)
+            except RuntimeError:  # its loop was closed under it: nobody waits any more
+                s.inflight -= 1
 
     def _reserve(self, now: float, tokens: int) -> float:
         """The start time of the next request under RPM/TPM pacing; book its place."""
@@ -250,7 +253,10 @@ class EndpointLimiter:
         def arm() -> None:
             loop.call_later(delay, self._pump_locked)
 
-        loop.call_soon_threadsafe(arm)
+        try:
+            loop.call_soon_threadsafe(arm)
+        except RuntimeError:  # that loop is closed: the next call or release pumps again
+            self._timer_at = 0.0
 
     def _pump_locked(self) -> None:
         with self._lock:
