@@ -89,15 +89,17 @@ async def run_inflight(
                 )
                 on_done(read_summary(path) or {"status": "failed"})
                 continue
-            run = SweepRun(cell=spec.cell, shard_dir=str(shard_dir), rng=spec.seed)
+            # Pending runs have no good shard; the shard is written off the loop (an fsync
+            # would stall every run in flight).
+            run = SweepRun(cell=spec.cell, shard_dir="", rng=spec.seed)
             live.add(run)
             try:
                 while run.running:
                     await run.astep()
+                if run.shard is not None:
+                    await asyncio.to_thread(write_shard, shard_dir, run.run_id, run.shard)
             finally:
                 live.discard(run)
-            if run.status == "skipped":
-                continue
             summary = shard_summary(run)
             finished_cost += float(summary.get("cost_usd") or 0.0)
             on_done(summary)
