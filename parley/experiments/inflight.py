@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from parley.config import RunConfig, uses_llm
 from parley.experiments.grid import RunSpec
 from parley.experiments.progress import LiveCalls, Progress, ShardWatcher
 from parley.experiments.runner import SweepRun, failure_shard
@@ -37,8 +38,7 @@ from parley.llm.wrappers import UsageLLM, find_layer
 def is_io_bound(cell: str) -> bool:
     """Whether a run waits on a remote LLM server (``backend="openai"`` with an LLM role)."""
     params = json.loads(cell)
-    uses_llm = params.get("policy") == "llm" or params.get("authority") == "llm"
-    return uses_llm and params.get("backend", "embedded") == "openai"
+    return uses_llm(params) and params.get("backend", RunConfig.backend) == "openai"
 
 
 @dataclass

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from parley.llm.emulation import Emulator
 from parley.llm.fake_limits import EndpointLimits, add_limit_options, limits_from_args
 from parley.llm.fake_replies import (
     CONTENT_FAULTS,
@@ -41,6 +42,7 @@ from parley.llm.fake_replies import (
     default_responder,
     fault_content,
 )
+from parley.llm.profiles import profile_names
 
 __all__ = ["FakeOpenAIServer", "Reply"]
 
@@ -58,6 +60,8 @@ class FakeOpenAIServer:
         port: 0 picks a free port.
         plan: ``(request_json) -> Reply`` for unscripted requests (faults by request, so
             concurrent calls get the same faults in any arrival order); None: normal replies.
+        emulate: a provider profile to emulate (:mod:`parley.llm.emulation`): refuse what
+            it refuses, with its error text; reason where it reasons. None: accept all.
         limits: a real endpoint's latency distribution, concurrency cap and RPM/TPM budget
             (:mod:`parley.llm.fake_limits`); its latency replaces ``latency_s``.
     """
@@ -72,6 +76,7 @@ class FakeOpenAIServer:
         hang_s: float = 30.0,
         port: int = 0,
         plan: Callable[[dict[str, Any]], Reply] | None = None,
+        emulate: str | None = None,
         limits: EndpointLimits | None = None,
     ) -> None:
         self.responder = responder or default_responder
@@ -82,6 +87,7 @@ class FakeOpenAIServer:
         self.requests: list[dict[str, Any]] = []
         self._port = port
         self.plan = plan
+        self.emulator = Emulator(emulate) if emulate else None
         self.limits = limits
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
@@ -147,6 +153,8 @@ class FakeOpenAIServer:
             content = fault_content(reply.fault, body, self.responder)
         else:
             content = reply.content if reply.content is not None else self.responder(body)
+        if self.emulator is not None and reply.fault is None and reply.reasoning is None:
+            return self.emulator.answer(body, content, self.model)
         reasoning = reply.reasoning
         if reasoning is None and (
             reply.fault == "reasoning_only" or (self.reasoning and body.get("reasoning_effort"))
@@ -203,25 +211,27 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(400, _error("request body is not JSON", "invalid_request_error"))
             return
         limits = fake.limits
-        if limits is None:
-            reply = fake._take(body)
-            if fake._stopping.wait(fake.latency_s + reply.delay_s):
+        rate_headers: dict[str, str] = {}
+        if limits is not None:
+            retry_after, rate_headers = limits.admit(body)
+            if retry_after is not None:  # over the RPM/TPM budget
+                rate_headers["Retry-After"] = f"{math.ceil(retry_after * 1000) / 1000:g}"
+                self._json(429, _error("rate limit reached", "rate_limit_exceeded"), rate_headers)
                 return
-            self._serve(fake, body, reply)
-            return
-        retry_after, rate_headers = limits.admit(body)
-        if retry_after is not None:  # over the RPM/TPM budget
-            rate_headers["Retry-After"] = f"{math.ceil(retry_after * 1000) / 1000:g}"
-            self._json(429, _error("rate limit reached", "rate_limit_exceeded"), rate_headers)
-            return
-        reply = fake._take(body)
-        limits.enter()
+            limits.enter()
         try:
-            if fake._stopping.wait(limits.draw_latency() + reply.delay_s):
+            reply = fake._take(body)
+            latency = fake.latency_s if limits is None else limits.draw_latency()
+            if fake._stopping.wait(latency + reply.delay_s):
+                return
+            refusal = fake.emulator.refusal(body) if fake.emulator and not reply.fault else None
+            if refusal is not None:
+                self._json(*refusal)
                 return
             self._serve(fake, body, reply, rate_headers)
         finally:
-            limits.leave()
+            if limits is not None:
+                limits.leave()
 
     def _serve(
         self,
@@ -230,7 +240,7 @@ class _Handler(BaseHTTPRequestHandler):
         reply: Reply,
         rate_headers: dict[str, str] | None = None,
     ) -> None:
-        headers = dict(rate_headers or {})
+        headers = {**(rate_headers or {}), **dict(reply.headers)}
         if reply.retry_after is not None:
             headers["Retry-After"] = f"{reply.retry_after:g}"
         match reply.fault:
@@ -242,7 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
             case "rate_limit":
                 self._json(429, _error("rate limit reached", "rate_limit_exceeded"), headers)
             case "server_error":
-                self._json(500, _error("internal error", "server_error"))
+                self._json(500, _error("internal error", "server_error"), headers)
             case "unavailable":
                 self._json(503, _error("overloaded", "server_error"), headers)
             case "auth":
@@ -251,6 +261,16 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(401, _error(f"Incorrect API key provided: {key}", "invalid_api_key"))
             case "empty_body":
                 self._send(200, b"", {"Content-Type": "application/json"})
+            case "bad_request":
+                message = "Invalid 'messages[0].content': string too long."
+                self._json(400, _error(message, "invalid_request_error"), headers)
+            case "quota":
+                message = "You exceeded your current quota, please check your plan and billing."
+                self._json(429, _error(message, "insufficient_quota"))
+            case "length":
+                done = completion_body(body, "", None, fake.model)
+                done["choices"][0]["finish_reason"] = "length"
+                self._json(200, done)
             case _:
                 self._json(200, fake.answer(body, reply), headers)
 
@@ -288,12 +308,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     parser.add_argument("--reasoning", action="store_true", help="act as a reasoning model")
+    parser.add_argument(
+        "--emulate",
+        default=None,
+        choices=profile_names(),
+        help="answer like this provider: refuse what it refuses (its error text), reason "
+        "where it reasons (see parley/llm/emulation.py)",
+    )
     add_limit_options(parser)
     args = parser.parse_args(argv)
     server = FakeOpenAIServer(
         latency_s=args.latency,
         reasoning=args.reasoning,
         port=args.port,
+        emulate=args.emulate,
         limits=limits_from_args(args),
     )
     stop = threading.Event()
