@@ -325,9 +325,14 @@ def test_the_batched_merge_writes_the_tables_the_whole_merge_would(tmp_path: Pat
     from parley.scenarios import builtin_names
 
     monkeypatch.setattr(merging, "BATCH_RUNS", 2)  # columns first seen in later batches
-    grid = build_grid({"scenario": builtin_names()}, {"policy": "heuristic"}, [0, 1, 2])
     out = tmp_path / "s"
-    run_sweep(grid, out, progress=False)
+    with FakeOpenAIServer(latency_s=0.0) as server:  # runs with and without LLM calls
+        grid = build_grid(
+            {"scenario": builtin_names(), "policy": ["heuristic", "llm"]},
+            {"backend": "openai", "model": "fake-model", "base_url": server.base_url},
+            [0, 1],
+        )
+        run_sweep(grid, out, progress=False)
     whole = merge(shard_dir(out), [r.run_id for r in grid.runs()])
     for name, frame in whole.items():
         expected = pd.read_parquet(io.BytesIO(frame.to_parquet(index=False)))

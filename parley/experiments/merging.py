@@ -32,17 +32,25 @@ def merge_to_parquet(directory: str | Path, run_ids: Sequence[str], out_dir: Pat
     """Write ``out_dir/<table>.parquet`` for every table from the shards of ``run_ids``."""
     columns: dict[str, dict[str, None]] = {name: {"run_id": None} for name in TABLES}
     schemas: dict[str, pa.Schema | None] = dict.fromkeys(TABLES)
+    empty: dict[str, pa.Schema] = {}  # a table with no rows at all keeps pandas' empty types
     for parts in _batches(directory, run_ids):
         for name, tables in parts.items():
             batch_columns = _columns(tables)
             columns.setdefault(name, {"run_id": None}).update(dict.fromkeys(batch_columns))
-            schema = pa.Schema.from_pandas(_frame(tables, batch_columns), preserve_index=False)
+            frame = _frame(tables, batch_columns)
+            schema = pa.Schema.from_pandas(frame, preserve_index=False)
+            if frame.empty:  # the types of no rows say nothing (pandas may call them float)
+                empty[name] = schema
+                continue
             known = schemas.get(name)
             schemas[name] = (
                 schema
                 if known is None
                 else pa.unify_schemas([known, schema], promote_options="permissive")
             )
+    for name, schema in empty.items():
+        if schemas.get(name) is None:
+            schemas[name] = schema
     final = {
         name: pa.schema(
             [(schemas[name] or pa.schema([])).field(c) for c in cols]
@@ -59,9 +67,9 @@ def merge_to_parquet(directory: str | Path, run_ids: Sequence[str], out_dir: Pat
             writers[name] = (pq.ParquetWriter(tmp, schema), tmp)
         for parts in _batches(directory, run_ids):
             for name, tables in parts.items():
-                if not tables:
-                    continue
                 frame = _frame(tables, list(columns[name]))
+                if frame.empty:
+                    continue
                 table = pa.Table.from_pandas(frame, schema=final[name], preserve_index=False)
                 writers[name][0].write_table(table)
         for name, (writer, tmp) in writers.items():
