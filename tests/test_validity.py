@@ -326,6 +326,19 @@ def test_configuration_faults_in_a_row_stop_the_sweep_and_resume_later(tmp_path:
     assert (parley.load_results(out)["runs"].status == "ok").all()
 
 
+def test_runs_in_flight_stop_too(tmp_path: Path) -> None:
+    """With --concurrency, runs already in flight finish; no new run starts after the stop."""
+    seeds = 9
+    with FakeOpenAIServer() as server:
+        server.fail("auth", times=1000)
+        grid = llm_grid(server.base_url, seeds=seeds)
+        summary = run_sweep(grid, tmp_path / "sweep", progress=False, concurrency=2)
+    limit = halt.MAX_CONFIG_FAULTS
+    assert summary.halted is not None and summary.outcomes == {}
+    assert limit <= summary.failed <= limit + 1  # the other run in flight may finish
+    assert summary.failed + summary.not_started == seeds and summary.ran == summary.failed
+
+
 def test_scattered_configuration_faults_do_not_stop_a_sweep(tmp_path: Path) -> None:
     shards = tmp_path / "shards"
     shards.mkdir()
