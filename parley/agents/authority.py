@@ -7,6 +7,8 @@ from typing import Any
 
 import mesa
 
+from parley.concurrency import run_sync
+
 from parley.scenarios.schema import Scenario
 
 
@@ -78,7 +80,10 @@ class AuthorityAgent(mesa.Agent):
         """Decide the outcome; the draw of an ambiguous authority uses the model's rng."""
         ruling = rule_based_ruling(self.spec, trigger, self.random)
         if self.judge is not None:
-            ruling = self.judge.rule(self.spec, trigger, context, fallback=ruling)
+            # On the run's event loop, like the negotiators' calls (not a fresh loop per call).
+            loop = getattr(self.model, "loop", None)
+            asking = self.judge.arule(self.spec, trigger, context, fallback=ruling)
+            ruling = loop.run(asking) if loop is not None else run_sync(asking)
         self.ruling = ruling
         self.model.record_calls(ruling.calls, "authority")  # type: ignore[attr-defined]
         return ruling
