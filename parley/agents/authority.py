@@ -8,7 +8,6 @@ from typing import Any
 import mesa
 
 from parley.concurrency import run_sync
-
 from parley.scenarios.schema import Scenario
 
 
