@@ -7,7 +7,6 @@ from typing import Any
 
 import mesa
 
-from parley.concurrency import run_sync
 from parley.scenarios.schema import Scenario
 
 
@@ -78,11 +77,9 @@ class AuthorityAgent(mesa.Agent):
     def intervene(self, trigger: str, context: dict) -> Ruling:
         """Decide the outcome; the draw of an ambiguous authority uses the model's rng."""
         ruling = rule_based_ruling(self.spec, trigger, self.random)
-        if self.judge is not None:
-            # On the run's event loop, like the negotiators' calls (not a fresh loop per call).
-            loop = getattr(self.model, "loop", None)
-            asking = self.judge.arule(self.spec, trigger, context, fallback=ruling)
-            ruling = loop.run(asking) if loop is not None else run_sync(asking)
+        if self.judge is not None:  # on the run's event loop, like the negotiators' calls
+            asked = self.judge.arule(self.spec, trigger, context, fallback=ruling)
+            ruling = self.model.loop.run(asked)  # type: ignore[attr-defined]
         self.ruling = ruling
         self.model.record_calls(ruling.calls, "authority")  # type: ignore[attr-defined]
         return ruling
