@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from parley.agents.factory import AUTHORITIES, CONDITIONS, POLICIES, check_choice
+from parley.agents.seating import canonical_seats, humans, uses_llm
 from parley.model.model import TURN_ORDERS, NegotiationModel
 from parley.scenarios import load_scenario
 
@@ -59,7 +60,9 @@ OPERATIONAL_KEYS = frozenset(
     {"base_url", "api_key_env", "max_concurrency", "cache", "cache_path", "timeout", "max_retries"}
 )
 PARAMETERS = tuple(
-    p for p in inspect.signature(NegotiationModel).parameters if p not in {"llm", "rng"}
+    p
+    for p in inspect.signature(NegotiationModel).parameters
+    if p not in {"llm", "human", "rng", "human_time_limit"}
 )
 BACKENDS = ("embedded", "openai")
 
@@ -105,7 +108,8 @@ class Grid:
 def canonical_cell(params: Mapping[str, Any]) -> str:
     """A cell's parameters as sorted JSON; LLM knobs are dropped when no LLM is involved."""
     cell = {k: v for k, v in params.items() if v is not None}
-    if cell.get("policy", "heuristic") != "llm" and cell.get("authority", "rule") != "llm":
+    llm_seated = uses_llm(cell.get("policy", "heuristic"), cell.get("seats"))
+    if not llm_seated and cell.get("authority", "rule") != "llm":
         cell = {k: v for k, v in cell.items() if k not in LLM_KEYS}
     return json.dumps(cell, sort_keys=True)
 
@@ -149,6 +153,14 @@ def _normalize(name: str, value: Any) -> Any:
     """Check one value; a scenario file path becomes absolute (workers may run elsewhere)."""
     if name in _CHOICES and value is not None:
         check_choice(name.replace("_", " "), str(value), _CHOICES[name])
+    if name == "seats":
+        seated = canonical_seats(value)  # ValueError names a malformed seat
+        if humans(seated):
+            raise ValueError(
+                f"seats '{seated}': a sweep cannot seat a human (play one with `parley run "
+                "--seat PARTY=human`)"
+            )
+        return seated or None
     if name == "scenario":
         load_scenario(str(value))  # a ScenarioError names the file and the field
         path = Path(str(value))

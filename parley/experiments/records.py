@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from parley.agents.seating import format_seating
 from parley.llm.records import CALL_COLUMNS
 from parley.model.model import NegotiationModel
 from parley.model.reporters import MOVE_COLUMNS
@@ -24,10 +25,12 @@ def run_summary(model: NegotiationModel) -> dict[str, Any]:
     utilities = model.utilities()
     calls = _table(model, "calls", CALL_COLUMNS)
     moves = _table(model, "moves", MOVE_COLUMNS)
-    llm = model.params["policy"] == "llm"
+    llm = "llm" in model.seating.values()
     row: dict[str, Any] = {
         "scenario": model.spec.name,
         "policy": str(model.params["policy"]),
+        "seats": model.params.get("seats") or "",
+        "seating": format_seating(model.seating),
         "condition": model.condition,
         "backend": model.params["backend"] if llm else "none",
         "model": model.params["model"] if llm else "none",

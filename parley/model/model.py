@@ -14,6 +14,7 @@ from parley.agents.factory import build_judge, build_policies
 from parley.agents.negotiator import NegotiatorAgent
 from parley.agents.observation import Decision, Move, Observation
 from parley.agents.policy import RulePolicy
+from parley.agents.seating import canonical_seats, seating, uses_llm
 from parley.concurrency import LoopThread, gather_bounded
 from parley.llm.records import CALL_COLUMNS
 from parley.model import reporters
@@ -46,7 +47,13 @@ class NegotiationModel(mesa.Model):
 
     Args:
         scenario: built-in scenario name or path to a YAML file.
-        policy: ``heuristic``, ``solver`` or ``llm``.
+        policy: ``heuristic``, ``solver`` or ``llm``: every party's policy unless ``seats``
+            says otherwise.
+        seats: per-party policies on top of ``policy`` (a mixed table), as a mapping
+            ``{"industry": "llm", "operator": "human"}`` or its canonical string
+            ``"industry=llm,operator=human"`` (see :mod:`parley.agents.seating`).
+        human_time_limit: seconds a human seat has for one turn; when they run out the
+            move is a recorded ``hold`` (None: no limit).
         condition: reflection condition (``none``, ``none_budget``, ``bounded``,
             ``private_memo``, ``private_persona``, ``native``).
         backend: LLM backend, ``embedded`` or ``openai`` (for ``policy="llm"``).
@@ -71,6 +78,8 @@ class NegotiationModel(mesa.Model):
         timeout: seconds before one LLM request times out.
         max_retries: retries of a failed LLM request (429, 5xx, timeouts).
         llm: an already built LLM object (overrides backend/model/base_url).
+        human: the move source of human seats (a callable, or a mapping party -> callable;
+            see :mod:`parley.agents.human`); like ``llm``, an object, never a parameter.
         rng: seed (int) or numpy Generator; all randomness of the run flows from it.
     """
 
@@ -78,6 +87,7 @@ class NegotiationModel(mesa.Model):
         self,
         scenario: str = "grid_curtailment",
         policy: str = "heuristic",
+        seats: str | dict[str, str] | None = None,
         condition: str = "none",
         backend: str = "embedded",
         model: str = "qwen2.5-0.5b",
@@ -97,7 +107,9 @@ class NegotiationModel(mesa.Model):
         max_tokens_total: int | None = None,
         timeout: float = 60.0,
         max_retries: int = 2,
+        human_time_limit: float | None = None,
         llm: Any = None,
+        human: Any = None,
         rng: Any = None,
     ) -> None:
         super().__init__(rng=rng)
@@ -111,13 +123,16 @@ class NegotiationModel(mesa.Model):
             raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
         # `Model.scenario` is Mesa's own (mesa.experimental.scenarios): ours is `spec`.
         self.spec = load_scenario(scenario)
-        self.params = {k: v for k, v in locals().items() if k not in {"self", "llm", "__class__"}}
+        seats = canonical_seats(seats) or None  # a plain string: picklable, sweepable
+        self.params = {
+            k: v for k, v in locals().items() if k not in {"self", "llm", "human", "__class__"}
+        }
         self.condition = condition
         self.turn_order = turn_order
         # The embedded model serializes calls and reuses its KV cache from the previous call,
         # whose content changes the numerics: its calls run one at a time in unique_id order
         # so that a seed reproduces the run.
-        embedded = policy == "llm" and backend == "embedded" and llm is None
+        embedded = uses_llm(policy, seats) and backend == "embedded" and llm is None
         self.max_concurrency = 1 if embedded else max_concurrency
         protocol = self.spec.protocol
         self.max_rounds = max_rounds or protocol.max_rounds
@@ -126,7 +141,13 @@ class NegotiationModel(mesa.Model):
         self.agreement_tolerance = protocol.agreement_tolerance * span
         self.coalition_tolerance = protocol.coalition_tolerance * span
 
-        policies, self.llm = build_policies(self.spec, self.params, llm=llm)
+        policies, self.llm = build_policies(self.spec, self.params, llm=llm, human=human)
+        # Who plays each party (recorded in every table); a policy object shows its name.
+        self.seating = (
+            seating(self.spec.party_ids, policy, seats)
+            if isinstance(policy, str)
+            else {p: getattr(pol, "name", "custom") for p, pol in policies.items()}
+        )
         for party in self.spec.parties:
             NegotiatorAgent(self, party, policies[party.id])
         self.authority = AuthorityAgent(self, self.spec, judge=build_judge(self.params, self.llm))
@@ -265,6 +286,7 @@ class NegotiationModel(mesa.Model):
             {
                 "round": move.round,
                 "party": move.party,
+                "policy": self.seating[move.party],
                 "action": a.kind.value,
                 "value": a.value,
                 "target": a.target,

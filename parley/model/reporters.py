@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import mesa
+
     from parley.model.model import NegotiationModel
 
 
@@ -56,8 +58,16 @@ MODEL_REPORTERS = {
     "final_value": final_value,
 }
 
+
+def seat_policy(agent: mesa.Agent) -> str | None:
+    """The policy seated at the agent's party (None for the authority)."""
+    seated: dict[str, str] = agent.model.seating  # type: ignore[attr-defined]
+    return seated.get(getattr(agent, "party_id", ""))
+
+
 AGENT_REPORTERS = {
     "party": "party_id",
+    "policy": seat_policy,
     "position": "position",
     "last_action": "last_action",
     "coalition": "coalition",
@@ -68,6 +78,7 @@ AGENT_REPORTERS = {
 MOVE_COLUMNS = [
     "round",
     "party",
+    "policy",
     "action",
     "value",
     "target",
