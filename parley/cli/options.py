@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from parley.agents.factory import AUTHORITIES, CONDITIONS, POLICIES
+from parley.agents.seating import SEAT_POLICIES, canonical_seats
 from parley.cli import UserError
 from parley.llm.structured import MODES, SERVER_MODES
 from parley.model.model import TURN_ORDERS
@@ -45,6 +46,14 @@ def temperature(text: str) -> float:
     return value
 
 
+def seat_entry(text: str) -> str:
+    """One ``--seat PARTY=POLICY`` entry, checked for form and policy (parties: at build)."""
+    try:
+        return canonical_seats(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def add_model_options(p: argparse.ArgumentParser, *, sweep: bool = False) -> None:
     """The NegotiationModel's parameters as flags (lists of values when ``sweep``)."""
     many: dict[str, Any] = {"nargs": "+"} if sweep else {}
@@ -62,6 +71,18 @@ def add_model_options(p: argparse.ArgumentParser, *, sweep: bool = False) -> Non
         choices=POLICIES,
         help="who decides: the LLM, the rule-based 'heuristic' sampler, or the "
         "rule-based 'solver' (default: %(default)s)",
+    )
+    g.add_argument(
+        "--seat",
+        dest="seats",
+        metavar="PARTY=POLICY",
+        type=seat_entry,
+        action="append",
+        default=None,
+        help="seat one party with its own policy on top of --policy (repeatable): "
+        f"{', '.join(SEAT_POLICIES)}; e.g. --seat industry=llm for one LLM among "
+        "rule-based negotiators"
+        + ("" if sweep else ", --seat operator=human to play that party yourself"),
     )
     g.add_argument(
         "--condition",
@@ -187,6 +208,7 @@ def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "scenario": args.scenario,
         "policy": args.policy,
+        "seats": joined_seats(args.seats),
         "condition": args.condition,
         "backend": args.backend,
         "model": args.model or default_model(args.backend),
@@ -205,7 +227,20 @@ def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "max_tokens_total": args.max_tokens_total,
         "timeout": args.timeout,
         "max_retries": args.max_retries,
+        **(
+            {"human_time_limit": args.human_time_limit}
+            if getattr(args, "human_time_limit", None) is not None
+            else {}
+        ),
     }
+
+
+def joined_seats(entries: list[str] | None) -> str | None:
+    """The repeated ``--seat`` entries as one canonical seats string (None: no seats)."""
+    try:
+        return canonical_seats(",".join(entries or ())) or None
+    except ValueError as err:  # the same party seated twice
+        raise UserError(str(err)) from None
 
 
 def default_model(backend: str) -> str:
