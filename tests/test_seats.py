@@ -104,3 +104,26 @@ def test_sweeps_take_seats_as_a_plain_value_and_refuse_human_seats() -> None:
 def test_a_human_seat_without_a_move_source_is_refused_at_build() -> None:
     with pytest.raises(ValueError, match="seat 'city' is human but no move source was given"):
         NegotiationModel(policy="heuristic", seats="city=human")
+
+
+def test_a_sweep_over_seatings_reports_each_seating_as_its_own_row(tmp_path, capsys) -> None:
+    from parley import load_results
+    from parley.cli import main
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(
+        "scenario: grid_curtailment\npolicy: heuristic\n"
+        "seats: ['', 'industry=solver', 'city=solver,industry=solver']\nseeds: 2\n"
+    )
+    out = tmp_path / "o"
+    assert main(["sweep", "--grid", str(grid), "--out", str(out), "--quiet"]) == 0
+    runs = load_results(out)["runs"]
+    assert sorted(runs.seats.unique()) == ["", "city=solver,industry=solver", "industry=solver"]
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0
+    headline = capsys.readouterr().out
+    assert "heuristic · seats industry=solver " in headline
+    assert "heuristic · seats city=solver,industry=solver " in headline
+    assert sum(1 for line in headline.splitlines() if line.split("  ")[0] == "heuristic") == 1
+    with pytest.raises(SystemExit):  # --seat takes PARTY=POLICY
+        main(["sweep", "--seat", "industry", "--out", str(tmp_path / "x")])
