@@ -156,3 +156,20 @@ def test_a_move_queue_feeds_a_waiting_seat_from_another_thread() -> None:
 def _observation():
     model = NegotiationModel(policy="heuristic", rng=0)
     return model.observe(model.negotiators[0], ())
+
+
+def test_a_recorded_human_run_replays_exactly() -> None:
+    from parley.agents.human import recorded_actions
+
+    model, _ = play(["propose 60 Industry first", "support retail", "concede 57", "hold"] * 4)
+    model.run()
+    moves = run_frames(model)["moves"]
+    mine = moves[moves.party == "operator"]
+    queue = MoveQueue()
+    for action in recorded_actions(mine.to_dict("records")):
+        queue.put(action)
+    queue.close()
+    again = NegotiationModel(policy="heuristic", seats="operator=human", human=queue, rng=2)
+    again.run()
+    cols = ["round", "party", "action", "value", "target", "message", "position_after"]
+    assert run_frames(again)["moves"][cols].equals(moves[cols])

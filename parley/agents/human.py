@@ -22,11 +22,19 @@ import asyncio
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from parley.agents.observation import Decision, Observation
-from parley.grammar import ACTION_KINDS, VALUE_KINDS, Action, InvalidAction, parse_action
+from parley.grammar import (
+    ACTION_KINDS,
+    VALUE_KINDS,
+    Action,
+    ActionKind,
+    InvalidAction,
+    parse_action,
+)
 from parley.grammar import validate_action as check_move
 from parley.scenarios.schema import Scenario
 
@@ -146,6 +154,27 @@ class HumanPolicy:
 
 def _timed_out(limit: float | None) -> Decision:
     return Decision(action=Action.hold(), error=f"no move within {limit:g} s: hold")
+
+
+def recorded_actions(rows: Iterable[Mapping[str, Any]]) -> list[Action]:
+    """The actions of recorded ``moves`` rows (one seat's, in order), to replay a human seat.
+
+    Feeding them to a :class:`MoveQueue` replays a person's run exactly: the agents around
+    them are seeded, so the same moves meet the same table.
+    """
+    out = []
+    for row in rows:
+        value = row.get("value")
+        target = row.get("target")
+        out.append(
+            Action(
+                kind=ActionKind(row["action"]),
+                value=None if value is None or value != value else float(value),
+                target=target if isinstance(target, str) and target else None,
+                message=str(row.get("message") or ""),
+            )
+        )
+    return out
 
 
 class MoveQueue:

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from parley.cli import UserError
 from parley.cli.errors import user_errors
 
 
@@ -23,7 +24,6 @@ def add_report_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--reference",
-        type=reference_arg,
         default="bounded",
         metavar="CONDITION|DIR",
         help=f"a condition ({', '.join(CONDITIONS)}) every other condition is compared with "
@@ -33,22 +33,21 @@ def add_report_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def reference_arg(text: str) -> str:
-    """``--reference``: a condition name, or an existing directory of reference runs."""
-    from parley.agents.factory import CONDITIONS
-
-    if text in CONDITIONS or Path(text).is_dir():
-        return text
-    raise argparse.ArgumentTypeError(
-        f"'{text}' is neither a condition ({', '.join(CONDITIONS)}) nor a directory"
-    )
-
-
 def split_reference(reference: str) -> tuple[str, str | None]:
-    """(reference condition, reference runs directory or None) of a ``--reference`` value."""
+    """(reference condition, reference runs directory or None) of a ``--reference`` value.
+
+    Raises :class:`UserError` for a value that is neither a condition nor a directory.
+    """
     from parley.agents.factory import CONDITIONS
 
-    return (reference, None) if reference in CONDITIONS else ("bounded", reference)
+    if reference in CONDITIONS:
+        return reference, None
+    if Path(reference).is_dir():
+        return "bounded", reference
+    raise UserError(
+        f"--reference '{reference}' is neither a condition ({', '.join(CONDITIONS)}) nor a "
+        "directory of reference runs"
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -153,7 +153,7 @@ def fidelity_figure(label: str, table: pd.DataFrame) -> Figure:
     """Per cell: the compromise-rate difference with its interval, and the action JS."""
     mine = table[table.label == label].reset_index(drop=True)
     names = [f"{r.scenario} · {r.condition}\n({r.reference})" for r in mine.itertuples()]
-    fig = Figure(figsize=(9, 1.2 + 0.55 * max(1, len(mine))), layout="constrained")
+    fig = Figure(figsize=(9, 1.9 + 0.6 * max(1, len(mine))), layout="constrained")
     left, right = fig.subplots(1, 2, sharey=True)
     ys = list(range(len(mine)))
     err = [
