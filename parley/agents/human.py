@@ -182,13 +182,19 @@ class MoveQueue:
 
     Producers (a stdin reader, a web page) call :meth:`put` with each entry and :meth:`close`
     when no more will come; the policy's thread waits in :meth:`__call__`. ``on_request`` is
-    called with every request before waiting (to show the person their table or an error).
+    called with every request once it is waiting (to show the person their table or an
+    error), ``on_taken`` once an entry or the end of the time has ended the wait.
     """
 
-    def __init__(self, on_request: Callable[[MoveRequest], None] | None = None) -> None:
+    def __init__(
+        self,
+        on_request: Callable[[MoveRequest], None] | None = None,
+        on_taken: Callable[[], None] | None = None,
+    ) -> None:
         self._queue: queue.Queue[str | Action | None] = queue.Queue()
         self._closed = threading.Event()
         self.on_request = on_request
+        self.on_taken = on_taken
         self.waiting: MoveRequest | None = None
 
     def put(self, entry: str | Action) -> None:
@@ -204,15 +210,17 @@ class MoveQueue:
         return self._closed.is_set()
 
     def __call__(self, request: MoveRequest) -> str | Action | None:
+        self.waiting = request
         if self.on_request is not None:
             self.on_request(request)
-        self.waiting = request
         try:
             entry = self._queue.get(timeout=request.time_left)
         except queue.Empty:
             return None  # the turn's time ran out
         finally:
             self.waiting = None
+            if self.on_taken is not None:
+                self.on_taken()
         if entry is None:
             self._queue.put(None)  # keep the end marker for any later request
             raise EndOfInput("end of input")
