@@ -187,12 +187,23 @@ class Rooms:
     def __init__(self) -> None:
         self._rooms: dict[str, Room] = {}
         self._lock = threading.Lock()
+        self._changed = threading.Condition()
+        self.version = 0
 
     def open(self, params: dict[str, Any], out_dir: str | Path | None = None) -> Room:
         room = Room(params, out_dir)
         with self._lock:
             self._rooms[room.id] = room
+        with self._changed:
+            self.version += 1
+            self._changed.notify_all()
         return room
+
+    def wait_change(self, seen: int, timeout: float) -> int:
+        """Block until a room is opened (version differs from ``seen``) or ``timeout``."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.version != seen, timeout=timeout)
+            return self.version
 
     def get(self, room_id: str) -> Room | None:
         with self._lock:

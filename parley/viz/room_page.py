@@ -29,7 +29,7 @@ from parley.scenarios.loader import builtin_names, load_scenario
 from parley.viz.components import RunViews
 from parley.viz.errors import describe_error
 from parley.viz.room import FACILITATOR_ENV, ROOM_ENV, ROOMS, Room
-from parley.viz.seat import SeatPage, use_room_version
+from parley.viz.seat import SeatPage, use_version
 
 TABLE_POLICIES = ("heuristic", "solver", "llm")
 
@@ -64,18 +64,19 @@ def RoomPage():
 @solara.component
 def FacilitatorPage():
     """Open a room, hand out the seat links, watch every room."""
-    opened = solara.use_reactive(cast(Room | None, None))
-    with solara.Sidebar():
-        OpenRoomForm(on_open=opened.set)
+    use_version(ROOMS)  # re-render when a room opens (from this page or another)
     rooms = ROOMS.all()
-    if not rooms:
-        solara.Info("Open a room from the sidebar: choose the seats people take.")
-    for room in reversed(rooms):
-        RoomView(room).key(f"room-{room.id}")
+    with solara.Columns([1, 3]):
+        OpenRoomForm()
+        with solara.Column():
+            if not rooms:
+                solara.Info("Open a room: choose the seats people take.")
+            for room in reversed(rooms):
+                RoomView(room).key(f"room-{room.id}")
 
 
 @solara.component
-def OpenRoomForm(on_open):
+def OpenRoomForm():
     """Scenario, table policy, seed, which seats are people; then open the room."""
     scenario = solara.use_reactive("grid_curtailment")
     policy = solara.use_reactive("heuristic")
@@ -99,12 +100,11 @@ def OpenRoomForm(on_open):
                 "seats": format_seating(dict.fromkeys(people, "human")),
                 "rng": int(seed.value),
             }
-            room = ROOMS.open(params, os.environ.get(ROOM_ENV) or None)
+            ROOMS.open(params, os.environ.get(ROOM_ENV) or None)
         except Exception as err:
             error.set(describe_error(err))
             return
         error.set(None)
-        on_open(room)
 
     with solara.Card("Open a room"):
         solara.Select("Scenario", values=builtin_names(), value=scenario)
@@ -125,7 +125,7 @@ def OpenRoomForm(on_open):
 @solara.component
 def RoomView(room: Room):
     """Everything of one room: seat links and who is to move, every view, every brief."""
-    use_room_version(room)
+    use_version(room)
     status = "running" if room.running else "ended"
     solara.Markdown(f"### Room {room.id} · {status}")
     with solara.Card("Seat links (one per person; reloading reconnects to the seat)"):

@@ -16,37 +16,35 @@ from typing import Any
 import solara
 
 from parley.grammar import ACTION_KINDS, VALUE_KINDS, Action, ActionKind
-from parley.viz.room import Room, SeatState
+from parley.viz.room import Room, Rooms, SeatState
 
 VALUE_ACTIONS = {k.value for k in VALUE_KINDS}
 
 
-def use_room_version(room: Room | None) -> int:
-    """The room's version, re-rendering the calling component whenever the room changes.
+def use_version(source: Room | Rooms) -> int:
+    """``source``'s version, re-rendering the calling component whenever it changes.
 
-    A worker thread waits on the room (other people's moves, rounds ending) for as long as
-    the component is mounted.
+    A worker thread waits on ``source`` (people's moves, rounds ending, rooms opened) for
+    as long as the component is mounted.
     """
-    version = solara.use_reactive(room.version if room is not None else 0)
+    version = solara.use_reactive(source.version)
 
     def watch(cancel: threading.Event) -> None:
-        if room is None:
-            return
-        seen = room.version
+        seen = source.version
         while not cancel.is_set():
-            now = room.wait_change(seen, timeout=0.5)
+            now = source.wait_change(seen, timeout=0.5)
             if now != seen:
                 seen = now
                 version.set(now)
 
-    solara.use_thread(watch, dependencies=[room], intrusive_cancel=False)  # type: ignore[arg-type]
+    solara.use_thread(watch, dependencies=[source], intrusive_cancel=False)  # type: ignore[arg-type]
     return version.value
 
 
 @solara.component
 def SeatPage(room: Room, party: str):
     """One person's page: only their own private brief, the table, their move form."""
-    use_room_version(room)
+    use_version(room)
     state = room.seat_state(party)
     solara.HTML(tag="h2", unsafe_innerHTML=f"You are <b>{html.escape(party)}</b> · room {room.id}")
     with solara.Card("Your private brief (only you see this)"):
