@@ -155,7 +155,7 @@ def test_a_move_queue_feeds_a_waiting_seat_from_another_thread() -> None:
 
 def _observation():
     model = NegotiationModel(policy="heuristic", rng=0)
-    return model.observe(model.negotiators[0], ())
+    return model.negotiators[0].observe()
 
 
 def test_a_recorded_human_run_replays_exactly() -> None:

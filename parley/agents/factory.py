@@ -10,15 +10,11 @@ from parley.agents.rules import HeuristicPolicy, SolverPolicy
 from parley.agents.seating import seating
 from parley.scenarios.schema import Scenario
 
+# The choices of what this factory builds; checked with every other parameter by
+# :class:`parley.config.RunConfig`.
 POLICIES = ("heuristic", "solver", "llm")
 CONDITIONS = ("none", "none_budget", "bounded", "private_memo", "private_persona", "native")
 AUTHORITIES = ("rule", "llm")
-
-
-def check_choice(kind: str, value: str, allowed: tuple[str, ...]) -> None:
-    """Raise a one-line ValueError if ``value`` is not one of ``allowed``."""
-    if value not in allowed:
-        raise ValueError(f"unknown {kind} '{value}' (one of: {', '.join(allowed)})")
 
 
 def build_policies(
@@ -29,18 +25,15 @@ def build_policies(
     Each party gets the table-wide ``params["policy"]`` unless ``params["seats"]`` seats it
     with another (see :mod:`parley.agents.seating`); ``human`` is the move source of human
     seats. ``params["policy"]`` may also be a :class:`Policy` object or a callable
-    ``party -> Policy`` (test doubles and notebooks).
+    ``party -> Policy`` (test doubles and notebooks). The values were checked by
+    :class:`parley.config.RunConfig`.
     """
     policy = params["policy"]
-    condition = params["condition"]
-    check_choice("condition", condition, CONDITIONS)
-    check_choice("authority", params.get("authority", "rule"), AUTHORITIES)
     if not isinstance(policy, str):
         make = (
             policy if callable(policy) and not isinstance(policy, Policy) else (lambda _p: policy)
         )
         return {p.id: make(p) for p in scenario.parties}, llm
-    check_choice("policy", policy, POLICIES)
     seated = seating(scenario.party_ids, policy, params.get("seats"))
     policies: dict[str, Policy] = {}
     llm_parties = [p for p, name in seated.items() if name == "llm"]
