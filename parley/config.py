@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from parley.agents.factory import AUTHORITIES, CONDITIONS, POLICIES
+from parley.agents.seating import canonical_seats, parse_seats
 from parley.llm.choices import BACKENDS, CACHE_MODES, DEFAULT_MODELS
 from parley.llm.profiles import profile_names
 from parley.llm.structured import MODES
@@ -55,8 +56,10 @@ def _param(default: Any, *, llm: bool = False, operational: bool = False) -> Any
 
 def uses_llm(params: Mapping[str, Any]) -> bool:
     """Whether a run with ``params`` (all or some parameters, e.g. a sweep cell) calls a
-    language model: LLM negotiators or an LLM authority."""
-    return "llm" in (params.get("policy"), params.get("authority"))
+    language model: LLM negotiators (table-wide or in one seat) or an LLM authority."""
+    if "llm" in (params.get("policy"), params.get("authority")):
+        return True
+    return "llm" in parse_seats(params.get("seats")).values()
 
 
 def model_of(params: Mapping[str, Any]) -> str:
@@ -78,7 +81,12 @@ class RunConfig:
 
     Attributes:
         scenario: built-in scenario name or path to a YAML file.
-        policy: ``heuristic``, ``solver`` or ``llm`` (or a Policy / ``party -> Policy``).
+        policy: ``heuristic``, ``solver`` or ``llm`` (or a Policy / ``party -> Policy``):
+            every party's policy unless ``seats`` says otherwise.
+        seats: per-party policies on top of ``policy`` (a mixed table): a mapping
+            ``{"industry": "llm", "operator": "human"}`` or its canonical string
+            ``"industry=llm,operator=human"``, stored canonical (see
+            :mod:`parley.agents.seating`); None: every party plays ``policy``.
         condition: reflection condition (``none``, ``none_budget``, ``bounded``,
             ``private_memo``, ``private_persona``, ``native``).
         backend: LLM backend, ``embedded`` or ``openai``.
@@ -103,10 +111,13 @@ class RunConfig:
         max_tokens_total: budget cap on tokens for the run (None: no cap).
         timeout: seconds before one LLM request times out.
         max_retries: retries of a failed LLM request (429, 5xx, timeouts).
+        human_time_limit: seconds a human seat has for one turn; when they run out the move
+            is a recorded ``hold`` (None: no limit).
     """
 
     scenario: str = _param("grid_curtailment")
     policy: Any = _param("heuristic")
+    seats: str | None = _param(None)
     condition: str = _param("none")
     backend: str = _param("embedded", llm=True)
     model: str | None = _param(None, llm=True)
@@ -127,6 +138,7 @@ class RunConfig:
     max_tokens_total: int | None = _param(None, llm=True)
     timeout: float = _param(60.0, llm=True, operational=True)
     max_retries: int = _param(2, llm=True, operational=True)
+    human_time_limit: float | None = _param(None)
 
     def __post_init__(self) -> None:
         for name in CHOICES:
@@ -138,6 +150,11 @@ class RunConfig:
             check_choice(name, value)
         if not self.model:
             object.__setattr__(self, "model", DEFAULT_MODELS[self.backend])
+        # a plain canonical string (picklable, sweepable, one spelling per seating)
+        object.__setattr__(self, "seats", canonical_seats(self.seats) or None)
+        limit = self.human_time_limit
+        if limit is not None and not (isinstance(limit, numbers.Real) and limit > 0):
+            raise ValueError(f"human_time_limit must be a positive number of seconds, got {limit}")
         _at_least("max_rounds", self.max_rounds, 1, optional=True)
         _at_least("history_window", self.history_window, 0, optional=True)
         _at_least("max_concurrency", self.max_concurrency, 1)
@@ -167,7 +184,7 @@ class RunConfig:
     @property
     def uses_llm(self) -> bool:
         """Whether the run calls a language model (LLM negotiators or an LLM authority)."""
-        return uses_llm({"policy": self.policy, "authority": self.authority})
+        return uses_llm({"policy": self.policy, "authority": self.authority, "seats": self.seats})
 
     def kwargs(self) -> dict[str, Any]:
         """The configuration as NegotiationModel keyword arguments (every parameter)."""

@@ -15,9 +15,10 @@ def rounds(n: int) -> str:
 def header(model: NegotiationModel) -> str:
     s, issue = model.spec, model.spec.issue
     policy = model.params["policy"]
-    who = f"{policy}" + (
-        f" ({model.params['backend']}: {model.params['model']})" if policy == "llm" else ""
-    )
+    llm = "llm" in model.seating.values()
+    who = f"{policy}" + (f" ({model.params['backend']}: {model.params['model']})" if llm else "")
+    if model.params.get("seats"):
+        who += f" · seats {model.params['seats']}"
     return "\n".join(
         [
             f"{s.title}",

@@ -7,6 +7,7 @@ from typing import Any
 
 from parley.agents.policy import Policy
 from parley.agents.rules import HeuristicPolicy, SolverPolicy
+from parley.agents.seating import seating
 from parley.scenarios.schema import Scenario
 
 # The choices of what this factory builds; checked with every other parameter by
@@ -17,12 +18,15 @@ AUTHORITIES = ("rule", "llm")
 
 
 def build_policies(
-    scenario: Scenario, params: Mapping[str, Any], llm: Any = None
+    scenario: Scenario, params: Mapping[str, Any], llm: Any = None, human: Any = None
 ) -> tuple[dict[str, Policy], Any]:
     """A policy per party, and the LLM they share (None for rule-based policies).
 
-    ``params["policy"]`` may also be a :class:`Policy` object or a callable ``party -> Policy``
-    (test doubles and notebooks). The values were checked by :class:`parley.config.RunConfig`.
+    Each party gets the table-wide ``params["policy"]`` unless ``params["seats"]`` seats it
+    with another (see :mod:`parley.agents.seating`); ``human`` is the move source of human
+    seats. ``params["policy"]`` may also be a :class:`Policy` object or a callable
+    ``party -> Policy`` (test doubles and notebooks). The values were checked by
+    :class:`parley.config.RunConfig`.
     """
     policy = params["policy"]
     if not isinstance(policy, str):
@@ -30,17 +34,43 @@ def build_policies(
             policy if callable(policy) and not isinstance(policy, Policy) else (lambda _p: policy)
         )
         return {p.id: make(p) for p in scenario.parties}, llm
-    match policy:
-        case "heuristic":
-            return {p.id: HeuristicPolicy() for p in scenario.parties}, llm
-        case "solver":
-            return {p.id: SolverPolicy() for p in scenario.parties}, llm
-        case "llm":
-            from parley.agents.llm_policy import build_llm_policies
+    seated = seating(scenario.party_ids, policy, params.get("seats"))
+    policies: dict[str, Policy] = {}
+    llm_parties = [p for p, name in seated.items() if name == "llm"]
+    if llm_parties:
+        from parley.agents.llm_policy import build_llm_policies
 
-            return build_llm_policies(scenario, params, llm)
-        case _:
-            raise ValueError(f"unknown policy '{policy}'")
+        llm_policies, llm = build_llm_policies(scenario, params, llm)
+        policies.update({p: llm_policies[p] for p in llm_parties})
+    for party, name in seated.items():
+        match name:
+            case "heuristic":
+                policies[party] = HeuristicPolicy()
+            case "solver":
+                policies[party] = SolverPolicy()
+            case "human":
+                policies[party] = human_policy(party, params, human)
+            case "llm":
+                pass  # built above, sharing one language model
+            case _:
+                raise ValueError(f"unknown policy '{name}'")
+    return {p: policies[p] for p in seated}, llm
+
+
+def human_policy(party: str, params: Mapping[str, Any], human: Any) -> Policy:
+    """The :class:`~parley.agents.human.HumanPolicy` of ``party``, fed by the injected source.
+
+    ``human`` is one move source for every human seat, or a mapping party -> source.
+    """
+    from parley.agents.human import HumanPolicy
+
+    source = human.get(party) if isinstance(human, Mapping) else human
+    if source is None:
+        raise ValueError(
+            f"seat '{party}' is human but no move source was given (play it from "
+            "`parley run --seat`, the app, or pass human= to NegotiationModel)"
+        )
+    return HumanPolicy(source, time_limit=params.get("human_time_limit"))
 
 
 def build_judge(params: Mapping[str, Any], llm: Any) -> Any:

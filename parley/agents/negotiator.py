@@ -157,6 +157,7 @@ class NegotiatorAgent(mesa.Agent):
             {
                 "round": move.round,
                 "party": move.party,
+                "policy": self.model.seating[move.party],  # type: ignore[attr-defined]
                 "action": a.kind.value,
                 "value": a.value,
                 "target": a.target,

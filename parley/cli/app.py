@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import socket
 import sys
 from pathlib import Path
@@ -14,6 +15,8 @@ DEFAULT_PORT = 8765
 # Kept in step with parley.viz.params (not imported: the CLI must not load solara to parse).
 SCENARIOS_ENV = "PARLEY_APP_SCENARIOS"
 REPLAY_ENV = "PARLEY_APP_REPLAY"
+ROOM_ENV = "PARLEY_APP_ROOM"
+FACILITATOR_ENV = "PARLEY_APP_FACILITATOR_KEY"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,6 +45,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="DIR",
         default=None,
         help="open this results directory (parley run --out DIR, or a sweep) for replay",
+    )
+    p.add_argument(
+        "--room",
+        metavar="DIR",
+        default=None,
+        help="classroom mode: one negotiation several people join from their own browsers "
+        "through per-seat links, each seeing only their own private brief; the facilitator "
+        "link (printed) opens rooms and shows everything; finished rooms are saved in DIR "
+        "(a folder for `parley report ... --reference DIR`)",
     )
     p.set_defaults(func=run)
 
@@ -77,6 +89,7 @@ def server_command(host: str, port: int) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     env = dict(os.environ)
+    facilitator = ""
     scenarios = [str(Path(s).expanduser().resolve()) for s in args.scenario]
     for path in scenarios:
         if not Path(path).is_file():
@@ -92,8 +105,20 @@ def run(args: argparse.Namespace) -> int:
         except ResultsError as err:
             raise UserError(str(err)) from None
         env[REPLAY_ENV] = str(replay)
+    if args.room:
+        room_dir = Path(args.room).expanduser().resolve()
+        if room_dir.exists() and not room_dir.is_dir():
+            raise UserError(f"{room_dir}: exists and is not a directory")
+        env[ROOM_ENV] = str(room_dir)
+        key = env.setdefault(FACILITATOR_ENV, secrets.token_urlsafe(12))
+        facilitator = (
+            f"facilitator link (keep it to yourself): "
+            f"http://{args.host}:{args.port}/?facilitator={key}\nfinished rooms go to {room_dir}"
+        )
     check_free(args.host, args.port)
     print(f"parley app: serving on http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
+    if facilitator:
+        print(facilitator, flush=True)
     # Become the server (one process): Ctrl-C and SIGTERM reach it directly, no orphan.
     cmd = server_command(args.host, args.port)
     os.execve(cmd[0], cmd, env)

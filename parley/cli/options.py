@@ -12,6 +12,7 @@ import dataclasses
 from typing import Any
 
 from parley.agents.reflection import REASONING_BUDGET
+from parley.agents.seating import SEAT_POLICIES, canonical_seats
 from parley.cli import UserError
 from parley.config import CHOICES, DEFAULT_MODELS, PARAMETERS, RunConfig, model_of
 
@@ -65,6 +66,14 @@ def temperature(text: str) -> float:
     return value
 
 
+def seat_entry(text: str) -> str:
+    """One ``--seat PARTY=POLICY`` entry, checked for form and policy (parties: at build)."""
+    try:
+        return canonical_seats(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def add_model_options(p: argparse.ArgumentParser, *, sweep: bool = False) -> None:
     """The NegotiationModel's parameters as flags (lists of values when ``sweep``)."""
     many: dict[str, Any] = {"nargs": "+"} if sweep else {}
@@ -82,6 +91,18 @@ def add_model_options(p: argparse.ArgumentParser, *, sweep: bool = False) -> Non
         choices=CHOICES["policy"],
         help="who decides: the LLM, the rule-based 'heuristic' sampler, or the "
         "rule-based 'solver' (default: %(default)s)",
+    )
+    g.add_argument(
+        "--seat",
+        dest="seats",
+        metavar="PARTY=POLICY",
+        type=seat_entry,
+        action="append",
+        default=None,
+        help="seat one party with its own policy on top of --policy (repeatable): "
+        f"{', '.join(SEAT_POLICIES)}; e.g. --seat industry=llm for one LLM among "
+        "rule-based negotiators"
+        + ("" if sweep else ", --seat operator=human to play that party yourself"),
     )
     g.add_argument(
         "--condition",
@@ -218,6 +239,8 @@ def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """NegotiationModel keyword arguments from parsed flags: every parameter that has a flag
     (a parameter without one keeps its default)."""
     kwargs = {name: getattr(args, name) for name in PARAMETERS if hasattr(args, name)}
+    if isinstance(kwargs.get("seats"), list):  # repeated --seat entries: one seating
+        kwargs["seats"] = joined_seats(kwargs["seats"])
     if isinstance(kwargs.get("backend"), str):
         kwargs["model"] = kwargs.get("model") or default_model(kwargs["backend"])
     return kwargs
@@ -228,6 +251,14 @@ def run_config(args: argparse.Namespace) -> RunConfig:
     try:
         return RunConfig.from_kwargs(model_kwargs(args))
     except ValueError as err:
+        raise UserError(str(err)) from None
+
+
+def joined_seats(entries: list[str] | None) -> str | None:
+    """The repeated ``--seat`` entries as one canonical seats string (None: no seats)."""
+    try:
+        return canonical_seats(",".join(entries or ())) or None
+    except ValueError as err:  # the same party seated twice
         raise UserError(str(err)) from None
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from parley.cli import UserError
 from parley.cli.errors import user_errors
 from parley.cli.options import add_model_options
-from parley.cli.report import add_report_options, report
+from parley.cli.report import add_report_options, report, split_reference
 from parley.cli.sweep import EXECUTOR_HELP, add_sweep_options, build_grid_from_args, execute
 
 
@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if args.model is not None and len(args.model) > 1:
         raise UserError("the protocol runs one model; use `parley sweep` to compare several")
     args.grid = None
+    split_reference(args.reference)  # a bad --reference is refused before the sweep runs
     with user_errors():
         defaults = {
             "scenario": builtin_names(),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from parley.cli import UserError
 from parley.cli.errors import user_errors
 
 
@@ -22,9 +24,29 @@ def add_report_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--reference",
-        choices=CONDITIONS,
         default="bounded",
-        help="condition every other condition is compared with (default: %(default)s)",
+        metavar="CONDITION|DIR",
+        help=f"a condition ({', '.join(CONDITIONS)}) every other condition is compared with "
+        "(default: %(default)s); or a results directory, or a folder of them, such as runs "
+        "with human seats: adds a fidelity section per model against those reference runs "
+        "(outcome mix, action distributions, concession arcs, rounds, final values)",
+    )
+
+
+def split_reference(reference: str) -> tuple[str, str | None]:
+    """(reference condition, reference runs directory or None) of a ``--reference`` value.
+
+    Raises :class:`UserError` for a value that is neither a condition nor a directory.
+    """
+    from parley.agents.factory import CONDITIONS
+
+    if reference in CONDITIONS:
+        return reference, None
+    if Path(reference).is_dir():
+        return "bounded", reference
+    raise UserError(
+        f"--reference '{reference}' is neither a condition ({', '.join(CONDITIONS)}) nor a "
+        "directory of reference runs"
     )
 
 
@@ -36,7 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "cells (scenario x condition) with compromise and authority rates (Wilson intervals), "
         "trigger mix, action entropy, concession arcs, diversity, invalid turns, tokens and "
         "cost; the flags raised; Fisher exact comparisons against a reference condition; and "
-        "figures (PNG). Prints the headline table.",
+        "figures (PNG). With --reference DIR (e.g. runs played with human seats) it adds a "
+        "fidelity section: how far each cell is from those reference runs. Prints the "
+        "headline table.",
     )
     p.add_argument("results_dir", metavar="RESULTS_DIR", help="a parley sweep/protocol directory")
     p.add_argument(
@@ -50,7 +74,10 @@ def report(results_dir: str, fmt: str, reference: str, out: str | None = None) -
     """Write the report and print its headline table (stdout) and path (stderr)."""
     from parley.experiments.report import write_report
 
-    written = write_report(results_dir, fmt=fmt, reference=reference, out_dir=out)
+    condition, runs_dir = split_reference(reference)
+    written = write_report(
+        results_dir, fmt=fmt, reference=condition, out_dir=out, reference_runs=runs_dir
+    )
     print(written.headline, flush=True)
     print(f"Wrote {written.path} ({len(written.figures)} figures)", file=sys.stderr)
 

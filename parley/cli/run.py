@@ -9,7 +9,7 @@ from typing import Any
 
 from parley.cli import UserError
 from parley.cli.errors import user_errors
-from parley.cli.options import add_model_options, run_config, seed_int
+from parley.cli.options import add_model_options, positive_float, run_config, seed_int
 from parley.cli.preflight import check_servers
 from parley.validity import MAX_INVALID_SHARE
 
@@ -35,7 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="run one negotiation and print its transcript",
         description="Run one negotiation and print a round-by-round transcript: who did what, "
         "positions, coalitions, the authority's intervention and the outcome. With no flags "
-        "it runs the embedded offline LLM on grid_curtailment.",
+        "it runs the embedded offline LLM on grid_curtailment. --seat PARTY=human lets you "
+        "play a party yourself: you see its private brief, then at each turn the table and "
+        "the last rounds, and type a move (e.g. 'propose 55 We can meet here'); moves can be "
+        "piped on stdin, and the end of input stops the run (exit 2; --out keeps what was "
+        "played).",
         epilog=EXIT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -56,10 +60,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also print each negotiator's private ledger/memo/reasoning",
     )
     p.add_argument("--quiet", action="store_true", help="print only the outcome")
+    p.add_argument(
+        "--human-time-limit",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds a human seat has for each move; when they run out the move is a "
+        "recorded hold (default: no limit)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from parley.agents.seating import humans
+    from parley.cli.seat import TerminalSeats
     from parley.experiments.halt import failure_reason
     from parley.experiments.storage import check_out_dir
     from parley.llm.interface import CONFIG_FAULTS, LLMError
@@ -72,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     with user_errors():
         if args.out:  # checked before the run, not after it: a finished run is never lost
             check_out_dir(args.out, "run")
-        model = NegotiationModel(config, rng=args.seed)
+        seats = TerminalSeats() if humans(config.seats) else None
+        model = NegotiationModel(config, rng=args.seed, human=seats)
         if not args.quiet:
             print(header(model), end="\n\n", flush=True)
         progress = TurnProgress(model) if model.llm is not None else None
@@ -98,6 +113,12 @@ def run(args: argparse.Namespace) -> int:
             print(note, file=sys.stderr)
         if args.out:
             save(args.out, model, config, args.seed)
+        if seats is not None and seats.queue.closed and _stopped(model):
+            kept = f"; what was played is in {args.out}" if args.out else ""
+            raise UserError(
+                f"end of input: the human seat left after {model.round} rounds, the run is "
+                f"stopped{kept}"
+            )
     return 0 if screen.valid else EXIT_INVALID
 
 
@@ -138,6 +159,10 @@ def save(
         f"Wrote {path}/ (runs, rounds, agents, moves, calls .parquet + manifest.json)",
         file=sys.stderr,
     )
+
+
+def _stopped(model: Any) -> bool:
+    return model.outcome is not None and model.outcome.kind == "stopped"
 
 
 class TurnProgress:

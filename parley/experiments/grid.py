@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from parley.agents.seating import canonical_seats, humans
 from parley.config import (
     CHOICES,
     LLM_KEYS,
@@ -128,6 +129,14 @@ def _normalize(name: str, value: Any) -> Any:
     """Check one value; a scenario file path becomes absolute (workers may run elsewhere)."""
     if name in CHOICES and value is not None:
         check_choice(name, str(value))
+    if name == "seats":
+        seated = canonical_seats(value)  # a ValueError names a malformed seat
+        if humans(seated):
+            raise ValueError(
+                f"seats '{seated}': a sweep cannot seat a human (play one with `parley run "
+                "--seat PARTY=human`)"
+            )
+        return seated or None
     if name == "scenario":
         load_scenario(str(value))  # a ScenarioError names the file and the field
         path = Path(str(value))

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from parley.agents.negotiator import NegotiatorAgent
+from parley.agents.seating import format_seating
 from parley.llm.records import CALL_COLUMNS
 from parley.model.model import NegotiationModel
 from parley.model.reporters import MOVE_COLUMNS
@@ -41,6 +42,7 @@ def run_summary(model: NegotiationModel) -> dict[str, Any]:
     row: dict[str, Any] = {
         "scenario": model.spec.name,
         **setting,
+        "seating": format_seating(model.seating),  # every party's policy
         "seed": _seed(model.params.get("rng")),
         "outcome": out.kind if out else None,
         "trigger": out.trigger if out else None,

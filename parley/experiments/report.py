@@ -16,10 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from matplotlib.figure import Figure
 
 from parley import metrics as m
 from parley import validity
 from parley.experiments import figures, summary
+from parley.experiments.fidelity_report import (
+    fidelity_blocks,
+    fidelity_figure,
+    fidelity_table,
+    load_reference,
+)
 from parley.experiments.render import Block, render_html, render_markdown
 from parley.experiments.storage import atomic_write_bytes, load_results
 
@@ -40,22 +47,33 @@ def write_report(
     fmt: str = "md",
     reference: str = "bounded",
     out_dir: str | Path | None = None,
+    reference_runs: str | Path | None = None,
 ) -> Report:
-    """Write ``report.<fmt>`` and ``figures/*.png`` into ``out_dir`` (default: the results)."""
+    """Write ``report.<fmt>`` and ``figures/*.png`` into ``out_dir`` (default: the results).
+
+    ``reference_runs`` (a results directory or a folder of them, e.g. human-seat runs) adds
+    a fidelity section per model (see :mod:`parley.experiments.fidelity_report`).
+    """
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format '{fmt}' (one of: {', '.join(FORMATS)})")
     res = load_results(results_dir)
+    ref = load_reference(reference_runs) if reference_runs is not None else None
     runs, moves, agents = (_tables(res, n) for n in ("runs", "moves", "agents"))
     out = Path(out_dir) if out_dir is not None else Path(results_dir)
     trajs = m.trajectories(agents)
     per_run = summary.labelled(m.run_metrics(runs, moves, agents, trajs))
     cells = summary.cell_table(runs, moves, agents, trajs)
+    fid = fidelity_table(per_run, moves, ref) if ref is not None else None
     blocks: list[Block] = _front(res.manifest, runs, reference)
     written: list[Path] = []
     for label in sorted(per_run.label.unique()):
         mine = cells[cells.label == label]
         blocks += _model_blocks(label, mine, summary.comparisons(mine, reference), reference)
         paths = _figures(label, per_run[per_run.label == label], mine, trajs, out / "figures")
+        if fid is not None:
+            blocks += fidelity_blocks(label, fid, str(reference_runs))
+            if len(fid) and (fid.label == label).any():
+                paths.append(_save(fidelity_figure(label, fid), out / "figures", label, "fidelity"))
         written += paths
         blocks.append(("h3", "Figures"))
         blocks += [("img", p.relative_to(out).as_posix(), p.stem) for p in paths]
@@ -208,20 +226,22 @@ def _figures(
     folder: Path,
 ) -> list[Path]:
     conditions = sorted(per_run.condition.unique())
-    slug = re.sub(r"[^A-Za-z0-9.]+", "-", label).strip("-")
     drawn = {
         "outcomes": figures.outcome_mix(per_run, conditions),
         "entropy-vs-authority": figures.entropy_vs_authority(cells),
         "trajectories": figures.sample_trajectories(per_run, trajs, conditions),
     }
-    paths = []
-    for name, fig in drawn.items():
-        path = folder / f"{slug}-{name}.png"
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=110)
-        atomic_write_bytes(path, buffer.getvalue())
-        paths.append(path)
-    return paths
+    return [_save(fig, folder, label, name) for name, fig in drawn.items()]
+
+
+def _save(fig: Figure, folder: Path, label: str, name: str) -> Path:
+    """Write ``fig`` as ``<label slug>-<name>.png`` in ``folder``; return its path."""
+    slug = re.sub(r"[^A-Za-z0-9.]+", "-", label).strip("-")
+    path = folder / f"{slug}-{name}.png"
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
 
 
 def _num(x: float, digits: int = 2) -> str:

@@ -23,16 +23,26 @@ CELL = ("label", "scenario", "condition")
 TRIGGERS = ("escalation", "deadlock", "deadline")
 
 
-def model_label(policy: str, backend: Any, model: Any) -> str:
-    """How a "model" is named in reports: the rule-based policy, or ``backend/model``."""
-    return f"{backend}/{model}" if policy == "llm" else str(policy)
+def model_label(policy: str, backend: Any, model: Any, seats: Any = "") -> str:
+    """How a "model" is named in reports: the rule-based policy, or ``backend/model``.
+
+    A mixed table adds its seats (``heuristic · seats industry=llm (embedded/qwen2.5-0.5b)``),
+    so runs group by the whole seating, never pooling a mixed table with a uniform one.
+    """
+    llm = f"{backend}/{model}"
+    base = llm if policy == "llm" else str(policy)
+    if not isinstance(seats, str) or not seats:  # NaN: results written before seats existed
+        return base
+    label = f"{base} · seats {seats}"
+    return f"{label} ({llm})" if policy != "llm" and "=llm" in seats else label
 
 
 def labelled(runs: pd.DataFrame) -> pd.DataFrame:
     """``runs`` with a ``label`` column (see :func:`model_label`)."""
+    seats = runs["seats"] if "seats" in runs.columns else pd.Series([""] * len(runs))
     labels = [
-        model_label(p, b, mo)
-        for p, b, mo in zip(runs.policy, runs.backend, runs.model, strict=True)
+        model_label(p, b, mo, st)
+        for p, b, mo, st in zip(runs.policy, runs.backend, runs.model, seats, strict=True)
     ]
     return runs.assign(label=labels)
 

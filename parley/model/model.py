@@ -23,6 +23,7 @@ from parley.agents.authority import AuthorityAgent, Ruling
 from parley.agents.factory import build_judge, build_policies
 from parley.agents.negotiator import NegotiatorAgent
 from parley.agents.observation import Decision, Move
+from parley.agents.seating import seating
 from parley.concurrency import LoopThread, gather_bounded
 from parley.config import TURN_ORDERS, RunConfig
 from parley.grammar import ActionKind
@@ -49,6 +50,9 @@ class NegotiationModel(mesa.Model):
     Args:
         config: a run configuration (keyword arguments, if any, override its values).
         llm: an already built LLM object (overrides backend/model/base_url).
+        human: the move source of human seats (``seats="city=human"``): a callable, or a
+            mapping party -> callable (see :mod:`parley.agents.human`); like ``llm``, an
+            object, never a parameter.
         rng: seed (int) or numpy Generator; all randomness of the run flows from it.
         **params: :class:`~parley.config.RunConfig` fields, e.g. ``scenario``, ``policy``,
             ``condition``, ``turn_order``, ``max_rounds``, ``backend``, ``model``.
@@ -58,7 +62,13 @@ class NegotiationModel(mesa.Model):
     """
 
     def __init__(
-        self, config: RunConfig | None = None, *, llm: Any = None, rng: Any = None, **params: Any
+        self,
+        config: RunConfig | None = None,
+        *,
+        llm: Any = None,
+        human: Any = None,
+        rng: Any = None,
+        **params: Any,
     ) -> None:
         super().__init__(rng=rng)
         if config is None:
@@ -79,7 +89,13 @@ class NegotiationModel(mesa.Model):
         self.agreement_tolerance = protocol.agreement_tolerance * span
         self.coalition_tolerance = protocol.coalition_tolerance * span
 
-        policies, self.llm = build_policies(self.spec, self.params, llm=llm)
+        policies, self.llm = build_policies(self.spec, self.params, llm=llm, human=human)
+        # Who plays each party (recorded in every table); a policy object shows its name.
+        self.seating = (
+            seating(self.spec.party_ids, config.policy, config.seats)
+            if isinstance(config.policy, str)
+            else {p: getattr(pol, "name", "custom") for p, pol in policies.items()}
+        )
         # A backend whose calls must not overlap (the embedded model) gets them one at a
         # time in unique_id order, so that a seed reproduces the run.
         self.max_concurrency = 1 if serializes_calls(self.llm) else config.max_concurrency

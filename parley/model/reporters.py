@@ -61,8 +61,15 @@ MODEL_REPORTERS = {
     "final_value": final_value,
 }
 
+
+def seat_policy(agent: Any) -> str:
+    """The policy seated at a negotiator's party (see :mod:`parley.agents.seating`)."""
+    return agent.model.seating[agent.party_id]
+
+
 NEGOTIATOR_REPORTERS = {
     "party": attrgetter("party_id"),
+    "policy": seat_policy,
     "position": attrgetter("position"),
     "last_action": attrgetter("last_action"),
     "coalition": attrgetter("coalition"),
@@ -97,6 +104,7 @@ AUTHORITY_REPORTERS = {
 MOVE_COLUMNS = [
     "round",
     "party",
+    "policy",
     "action",
     "value",
     "target",

@@ -13,8 +13,16 @@ import solara
 from parley.viz.page import ParleyApp
 from parley.viz.params import REPLAY_ENV, extra_scenarios
 
+ROOM_ENV = "PARLEY_APP_ROOM"  # as parley.viz.room (not imported: room mode is opt-in)
+
 
 @solara.component
 def Page():
-    """The page Solara serves (scenario files and a replay directory from ``parley app``)."""
+    """The page Solara serves (scenario files and a replay directory from ``parley app``;
+    the classroom page with ``parley app --room``)."""
+    if os.environ.get(ROOM_ENV):
+        from parley.viz.room_page import RoomPage
+
+        RoomPage()
+        return
     ParleyApp(scenarios=tuple(extra_scenarios()), replay_dir=os.environ.get(REPLAY_ENV, ""))
