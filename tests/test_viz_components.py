@@ -184,7 +184,7 @@ def test_live_panel_steps_resets_and_plays_to_the_end():
     wait_for(lambda: round_counter(box) == "Round 0 of 10")
     button(rc, "▶ Play").click()
     wait_for(lambda: "The negotiation has ended" in page_text(box), timeout=60)
-    assert "Compromise at" in page_text(box) or "Authority decision" in page_text(box)
+    wait_for(lambda: "Compromise at" in page_text(box) or "Authority decision" in page_text(box))
     rc.close()
 
 
