@@ -143,7 +143,7 @@ def test_metrics_count_actions_concessions_and_entropy():
     assert shown["Concessions"].startswith(str(concessions))
     assert float(shown["Action entropy"].split()[0]) > 0
     box, _ = solara.render(MetricsPanel(view), handle_error=False)
-    assert "0 (rule-based policy)" in page_text(box)
+    assert "none (rule-based policy)" in page_text(box)
 
 
 def test_metrics_show_tokens_and_latency_of_llm_calls():
@@ -315,18 +315,25 @@ def test_replay_opener_lists_sweep_runs_and_opens_the_chosen_one(tmp_path):
     run_sweep(grid, tmp_path / "sweep", progress=False)
     opened: list[ReplayRun] = []
     box, rc = solara.render(ReplayOpener(opened.append), handle_error=False)
-    field = rc.find(v.TextField).widget
-    field.v_model = str(tmp_path / "nowhere")
-    field.fire_event("keyup.enter", {})
+    enter(rc, str(tmp_path / "nowhere"))
     assert "Cannot open the recorded run" in page_text(box)
-    field.v_model = str(tmp_path / "sweep")
-    field.fire_event("keyup.enter", {})
+    enter(rc, str(tmp_path / "sweep"))
+    assert "Cannot open the recorded run" not in page_text(box)  # resolved: the error goes
     select = rc.find(v.Select).widget
+    assert select.label == "Run (2 in this directory)"
     solver = next(label for label in select.items if "solver" in label)
-    select.v_model = solver
-    button(rc, "Open recorded run").click()
+    select.v_model = solver  # choosing a run opens it
     assert len(opened) == 1 and opened[0].summary["policy"] == "solver"
     assert opened[0].source.endswith(solver.split(" · ", 1)[1])
+    button(rc, "Open recorded run").click()
+    assert len(opened) == 2 and opened[1].summary["policy"] == "solver"
+
+
+def enter(rc, text: str) -> None:
+    """Type ``text`` into the results-directory field and press Enter."""
+    field = rc.find(v.TextField).widget
+    field.v_model = text
+    field.fire_event("keyup.enter", {})
 
 
 def test_replay_panel_scrubs_rounds(tmp_path):

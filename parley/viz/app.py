@@ -9,9 +9,14 @@ from __future__ import annotations
 import os
 
 import solara
+from solara.server import settings
 
 from parley.viz.page import ParleyApp
 from parley.viz.params import REPLAY_ENV, extra_scenarios
+
+# Solara's "This website runs on Solara" banner sits over the page's bottom-right corner
+# (the run metrics): a page shown to a room has nothing covered.
+settings.theme.show_banner = False
 
 
 @solara.component

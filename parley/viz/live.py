@@ -75,6 +75,7 @@ def LivePanel(
     run.play_seconds = speed.value
 
     solara.use_effect(lambda: run.close, [])  # unmounted (the tab closed): cancel the run
+
     def reset() -> None:
         run.reset(lambda: model_kwargs(params.value))
 

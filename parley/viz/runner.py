@@ -31,7 +31,7 @@ from parley.agents.policy import RulePolicy
 from parley.concurrency import RunCancelled
 from parley.model.model import NegotiationModel
 from parley.viz.errors import describe_error
-from parley.viz.view import RunView, live_view
+from parley.viz.view import RunView, live_view, plural
 
 log = logging.getLogger(__name__)
 ModelFactory = Callable[..., NegotiationModel]
@@ -41,11 +41,6 @@ PLAY_SPEEDS = (0.5, 1.0, 2.0, 4.0)
 DEFAULT_PLAY_SECONDS = 1.0
 TICK_S = 1.0  # how often the elapsed time of a running LLM round is refreshed
 SHOWN_TIMEOUT_S = 10.0  # Play goes on even if a page never confirms that it drew a round
-
-
-def plural(n: int, word: str) -> str:
-    """``1 round``, ``2 rounds``."""
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 @dataclass(frozen=True)
