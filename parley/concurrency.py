@@ -18,8 +18,14 @@ async def gather_bounded[T](coros: Sequence[Awaitable[T]], limit: int) -> list[T
     semaphore = asyncio.Semaphore(max(1, limit))
 
     async def one(coro: Awaitable[T]) -> T:
-        async with semaphore:
-            return await coro
+        started = False
+        try:
+            async with semaphore:
+                started = True
+                return await coro
+        finally:
+            if not started and isinstance(coro, Coroutine):  # cancelled while queued
+                coro.close()
 
     return list(await asyncio.gather(*(one(c) for c in coros)))
 

@@ -23,7 +23,7 @@ import pytest
 import solara
 
 from parley.cli import main
-from parley.cli.app import server_command
+from parley.cli.app import check_free, server_command
 from parley.experiments.manifest import build_manifest
 from parley.experiments.records import run_frames
 from parley.experiments.storage import ResultsError, write_results
@@ -400,6 +400,24 @@ def test_parley_app_rejects_bad_input_in_one_line(tmp_path, capsys):
         busy.listen()
         code, err = app("--port", str(busy.getsockname()[1]))
     assert code == 2 and "cannot listen on 127.0.0.1" in err
+
+
+def test_parley_app_restarts_at_once_on_the_port_it_just_left():
+    # A server that closed its side of a connection leaves it in TIME_WAIT (up to ~60 s):
+    # the port is free for a new server (uvicorn binds with SO_REUSEADDR, and so must the
+    # check before it), but a plain bind() would say "Address already in use".
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        conn, _ = server.accept()
+        conn.close()  # the server closes first: its end waits in TIME_WAIT
+        client.close()
+    with socket.socket() as plain, pytest.raises(OSError):
+        plain.bind(("127.0.0.1", port))
+    check_free("127.0.0.1", port)  # no UserError
 
 
 def test_parley_app_command_line_serves_the_app_module():

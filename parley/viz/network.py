@@ -60,7 +60,7 @@ def network_figure(view: RunView, display: Display = NORMAL) -> Figure:
     colours = party_colours(parties)
     lane = {p: len(parties) - i for i, p in enumerate(parties)}  # first party on top
     pos = view.positions
-    xy = {p: (pos[p], lane[p]) for p in parties if p in pos}
+    xy = {p: (pos[p], float(lane[p])) for p in parties if p in pos}
 
     _coalition_groups(ax, view, xy)
     for a, b, data in view.graph.edges(data=True):

@@ -42,11 +42,15 @@ def SettingsForm(
             case "Select":
                 labels: dict[str, str] = spec.get("labels") or {}
                 back = {labels.get(v, v): v for v in spec["values"]}
+
+                def choose(label: str, change=change, back=back) -> None:
+                    change(back[label])
+
                 solara.Select(
                     spec["label"],
                     values=list(back),
                     value=labels.get(value, value),
-                    on_value=lambda label, change=change, back=back: change(back[label]),
+                    on_value=choose,
                 )
             case "SliderInt":
                 solara.SliderInt(
