@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import ipyvuetify as v
@@ -358,6 +359,90 @@ def test_app_opens_a_recorded_run_and_reports_a_bad_one(tmp_path):
     box, rc = solara.render(ParleyApp(replay_dir=str(tmp_path / "nothing")), handle_error=False)
     wait_for(lambda: "Cannot open the recorded run" in page_text(box))
     assert "no such results directory" in page_text(box)
+
+
+def test_replay_of_a_sweep_starts_on_the_replay_tab_with_its_run_chooser(tmp_path):
+    from parley.experiments.grid import build_grid
+    from parley.experiments.sweep import run_sweep
+
+    grid = build_grid({"policy": ["heuristic", "solver"]}, {"scenario": "grid_curtailment"}, [3])
+    run_sweep(grid, tmp_path / "sweep", progress=False)
+    box, rc = solara.render(ParleyApp(replay_dir=str(tmp_path / "sweep")), handle_error=False)
+    wait_for(lambda: "replay · sweep" in page_text(box))
+    tabs = rc.find(v.BtnToggle).widget
+    assert tabs.v_model == "Replay"  # the Replay tab, not the live run
+    chooser = rc.find(v.Select, label="Run (2 in this directory)").widget
+    assert chooser.v_model == chooser.items[0]  # the first run is open
+    assert not rc.find(v.Alert, type="error").widgets  # no "choose a run id" error
+    chooser.v_model = chooser.items[1]
+    wait_for(lambda: "solver" in page_text(box).split("replay · sweep")[1][:200])
+
+
+def test_settings_show_llm_fields_only_for_the_llm_policy_and_the_rounds_value():
+    box, rc = solara.render(ParleyApp(), handle_error=False)
+    labels = lambda: [w.label for w in rc.find(v.Select).widgets + rc.find(v.TextField).widgets]  # noqa: E731
+    assert "LLM backend" not in labels() and "Reflection condition (LLM policy)" not in labels()
+    assert "The LLM settings (condition, backend, model, base URL) appear" in page_text(box)
+    rc.find(v.Select, label="Policy").widget.v_model = "llm"
+    assert (
+        "LLM backend" in labels() and "Base URL (openai backend; blank: the client's)" in labels()
+    )
+    slider = rc.find(v.Slider).widget
+    assert slider.label == "Max rounds: the scenario's deadline" and slider.thumb_label == "always"
+    slider.v_model = 12
+    assert rc.find(v.Slider).widget.label == "Max rounds: 12"
+    rc.close()
+
+
+def test_a_scenario_file_is_listed_by_its_name_and_title(tiny):
+    path = tiny({"a": 20, "b": 80})
+    specs = model_params([path])
+    assert specs["scenario"]["labels"][path] == "tiny · Tiny"
+    box, rc = solara.render(ParleyApp(scenarios=(path,)), handle_error=False)
+    select = rc.find(v.Select, label="Scenario").widget
+    assert "tiny · Tiny" in select.items and path not in select.items
+    select.v_model = "tiny · Tiny"
+    wait_for(lambda: round_counter(box) is not None and "Tiny" in page_text(box))
+    rc.close()
+
+
+def test_settings_toggle_has_a_label_and_presenter_mode_enlarges_the_page():
+    box, rc = solara.render(ParleyApp(), handle_error=False)
+    toggle = rc.find(v.Btn, children=["☰ Hide settings"]).widget
+    assert toggle.attributes["aria-label"] == "Hide settings"
+    toggle.click()
+    shown = rc.find(v.Btn, children=["☰ Settings"]).widget
+    assert shown.attributes["aria-label"] == "Settings"
+    assert not rc.find(v.Select, label="Policy").widgets  # the settings column is gone
+    images = lambda: [bytes(i.value) for i in rc.find(ipywidgets.Image).widgets]  # noqa: E731
+    normal = images()
+    rc.find(v.Switch).widget.v_model = True
+    pages = [w for w in rc.find(v.Html).widgets if "parley-page" in (w.class_ or "")]
+    assert len(pages) == 1 and "parley-presenter" in pages[0].class_
+    assert images() != normal  # the figures are redrawn with larger type
+    rc.close()
+
+
+def test_rule_based_feed_says_why_there_are_no_private_ledgers():
+    box, rc = solara.render(Feed(live_view(played(1))), handle_error=False)
+    assert rc.find(v.Checkbox).widget.disabled
+    assert "Rule-based negotiators keep no private ledgers" in page_text(box)
+
+
+def test_wording_one_round_and_the_authority_rule():
+    model = played(20, scenario="trading_limits_fragmented")
+    text = page_text(solara.render(RunViews(live_view(model)), handle_error=False)[0])
+    assert "(contested) (ambiguous)" not in text and "(contested), rule: ambiguous" in text
+    from parley.viz.panels import outcome_headline
+
+    view = live_view(model)
+    one = replace(view, outcome=replace(view.outcome, round=1))
+    assert outcome_headline(one).endswith("after 1 round")
+
+
+def test_metrics_before_the_first_llm_round_say_none_yet():
+    model = NegotiationModel(policy="llm", llm=PuppetLLM(negotiator_responder), rng=0)
+    assert run_metrics(live_view(model))["LLM calls"] == "none yet"
 
 
 # -- import and CLI -----------------------------------------------------------------------------
