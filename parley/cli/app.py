@@ -41,7 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--replay",
         metavar="DIR",
         default=None,
-        help="open this results directory (parley run --out DIR, or a sweep) for replay",
+        help="start on the replay of this results directory (parley run --out DIR, or a sweep, "
+        "whose runs are listed to choose from)",
     )
     p.set_defaults(func=run)
 
