@@ -94,8 +94,10 @@ def test_pause_stops_after_the_current_turn_and_step_finishes_the_round():
     page, llm = llm_page(0.3)
     page.run.play()
     wait_for(lambda: page.state.progress is not None and len(page.state.progress.decided) >= 1)
+    assert page.state.can_pause and page.state.turns
     page.run.pause()
     assert not page.state.playing and page.state.progress.paused
+    assert page.state.paused and not page.state.can_pause
     started = llm.started
     time.sleep(1.0)  # three turns' worth: none starts
     assert llm.started == started and llm.cancelled == 0
@@ -107,6 +109,20 @@ def test_pause_stops_after_the_current_turn_and_step_finishes_the_round():
     time.sleep(0.5)
     assert page.state.view.round == 1 and page.state.busy is None and not page.state.playing
     assert llm.cancelled == 0 and llm.finished == llm.started  # nothing was lost by pausing
+
+
+def test_a_stepped_llm_round_can_be_paused_too():
+    page, llm = llm_page(0.3)
+    page.run.step()
+    wait_for(lambda: page.state.progress is not None and len(page.state.progress.decided) >= 1)
+    assert page.state.can_pause and not page.state.can_step
+    page.run.pause()
+    started = llm.started
+    time.sleep(0.8)
+    assert llm.started == started and page.state.can_step
+    page.run.play()  # Play resumes the round and goes on
+    wait_for(lambda: page.state.view.round >= 2, timeout=20)
+    page.run.close()
 
 
 def test_pause_during_play_of_rule_based_rounds_stops_after_the_round():

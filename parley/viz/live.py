@@ -102,7 +102,7 @@ def Controls(
     running = view is not None and view.running and not state.stopped and not state.error
     with solara.Row(style={"align-items": "center", "flex-wrap": "wrap", "gap": "6px"}):
         solara.Button("Reset", color="primary", on_click=reset)
-        if state.playing:
+        if state.can_pause:
             solara.Button("❚❚ Pause", color="primary", on_click=run.pause)
         else:
             solara.Button("▶ Play", color="primary", on_click=run.play, disabled=not running)

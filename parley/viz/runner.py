@@ -80,6 +80,9 @@ class LiveState:
     playing: bool = False
     stopped: str | None = None  # why the run was stopped by the presenter
     error: str | None = None
+    # Kept apart from ``progress`` (which changes every turn and second) for the controls:
+    turns: bool = False  # an LLM round is in progress (it can be paused between turns)
+    paused: bool = False  # ... and it waits paused between two turns
 
     @property
     def can_step(self) -> bool:
@@ -88,7 +91,12 @@ class LiveState:
             return False
         if self.error:
             return False
-        return self.busy is None or bool(self.progress and self.progress.paused)
+        return self.busy is None or self.paused
+
+    @property
+    def can_pause(self) -> bool:
+        """Pause does something: playing, or an LLM round runs (it stops after this turn)."""
+        return self.playing or (self.turns and not self.paused)
 
 
 class _Gate:
@@ -418,7 +426,11 @@ class LiveRun:
         with self._lock:
             if runner is not self._runner or self._closed:
                 return self.state  # an abandoned runner's news: dropped
-            state = self.state = update(self.state)
+            state = update(self.state)
+            progress = state.progress
+            state = self.state = replace(
+                state, turns=progress is not None, paused=bool(progress and progress.paused)
+            )
         self.publish(state)
         return state
 
