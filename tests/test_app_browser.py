@@ -163,7 +163,7 @@ def shots(tmp_path_factory) -> Iterator[Path]:
     if target:
         for shot in sorted(folder.glob("*.png")):
             name = Path(target).name if shot.stem == "app" else f"{Path(target).stem}-{shot.name}"
-            shutil.copyfile(shot, Path(target).parent / name.replace("app-app-", "app-"))
+            shutil.copyfile(shot, Path(target).parent / name)
 
 
 def counter(page, text: str):
@@ -237,11 +237,11 @@ def test_live_run_steps_and_an_llm_round_is_stopped_at_once(page, recorded_run, 
     for k in (1, 2, 3, 4):
         page.get_by_role("button", name="Step").click()
         counter(page, f"Round {k} of 10")
-    page.get_by_text("Round 4", exact=True).wait_for()  # the feed's newest round
+    page.locator("h4:visible", has_text="Round 4").wait_for()  # the feed's newest round
     after = figures(page)
     assert after[0] != before[0], "the coalition network did not change"
     assert after[1] != before[1], "the positions chart did not change"
-    assert page.locator("b", has_text="operator").count() >= 4  # a move of each round
+    assert page.locator("b:visible", has_text="operator").count() >= 4  # a move of each round
     page.screenshot(path=shots / "app.png")
 
     # A slow LLM (a loopback OpenAI-compatible server): the round runs off the UI thread,
@@ -263,8 +263,13 @@ def test_live_run_steps_and_an_llm_round_is_stopped_at_once(page, recorded_run, 
         assert len(server.requests) >= 5
 
         server.latency_s = 30.0  # a round that would take half a minute
+        first = len(server.requests)
         page.get_by_role("button", name="Step").click()
         page.locator(".parley-turns", has_text="Round 2 · 0/5 decided").wait_for(timeout=5_000)
+        deadline = time.monotonic() + 10
+        while len(server.requests) < first + 5:  # the round's five calls are in flight
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         asked = len(server.requests)
         started = time.monotonic()
         page.get_by_role("button", name="■ Stop").click()
@@ -294,6 +299,7 @@ def test_live_run_steps_and_an_llm_round_is_stopped_at_once(page, recorded_run, 
     field = page.get_by_label("Results directory (parley run --out DIR, or a sweep)")
     field.fill(str(recorded_run))
     field.press("Enter")
+    page.get_by_text(f"1 recorded run in {recorded_run}").wait_for()
     page.get_by_role("button", name="Open recorded run").click()
     page.get_by_text("replay · recorded").wait_for()
     last = int(counter(page, "of 12").inner_text().split()[1])
@@ -326,13 +332,14 @@ def test_narrow_screen_and_presenter_mode(pw, app_url, shots):
         page.screenshot(path=shots / "1024.png")
         hide = page.get_by_role("button", name="Hide settings")
         hide.click()
-        assert not settings.is_visible()
+        settings.wait_for(state="hidden")
         show = page.get_by_role("button", name="Settings", exact=True)
-        assert show.is_visible() and show.bounding_box()["width"] > 40
+        show.wait_for()
+        assert show.bounding_box()["width"] > 40  # a labelled button, not a missing icon
         show.click()
-        assert page.locator(".parley-settings").is_visible()
+        settings.wait_for()
         # Nothing covers the run metrics (no badge, no drawer).
-        metrics = page.locator(".v-card", has_text="Run metrics")
+        metrics = page.locator(".v-card:visible", has_text="Run metrics")
         metrics.scroll_into_view_if_needed()
         box = metrics.bounding_box()
         inside = page.evaluate(

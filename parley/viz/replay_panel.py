@@ -11,6 +11,7 @@ from mesa.visualization.utils import update_counter
 from parley.viz.components import RunViews
 from parley.viz.errors import describe_error
 from parley.viz.replay import ReplayRun, run_choices
+from parley.viz.view import plural
 
 
 @solara.component
@@ -43,7 +44,7 @@ def ReplayOpener(on_open: Callable[[ReplayRun], None], initial_dir: str = ""):
         return found
 
     def open_run(label: str | None = None) -> None:
-        found = choices.value or list_runs(path.value)
+        found = list_runs(path.value) if label is None else choices.value
         if not found:
             error.set(error.value or "Give a results directory first (parley run --out DIR).")
             return
@@ -81,6 +82,11 @@ def ReplayOpener(on_open: Callable[[ReplayRun], None], initial_dir: str = ""):
                 )
         solara.Button(
             "Open recorded run", color="primary", on_click=lambda: open_run(), outlined=True
+        )
+    if choices.value:
+        solara.Text(
+            f"{plural(len(choices.value), 'recorded run')} in {path.value}",
+            classes=["parley-note", "parley-runs-found"],
         )
     if error.value:
         solara.Error(error.value)

@@ -53,8 +53,9 @@ def SettingsForm(
                     on_value=choose,
                 )
             case "SliderInt":
+                solara.Text(slider_label(spec["label"], int(value or 0)), classes=["parley-label"])
                 solara.SliderInt(
-                    slider_label(spec["label"], int(value or 0)),
+                    "",
                     value=int(value or 0),
                     min=spec["min"],
                     max=spec["max"],

@@ -78,6 +78,11 @@ PAGE_CSS = """
 .parley-page table.parley-table td.num, .parley-page table.parley-table th.num {
   text-align: right; font-variant-numeric: tabular-nums;
 }
+.parley-page table.parley-table td:first-child, .parley-page table.parley-table th {
+  white-space: nowrap;
+}
+.parley-note { font-size: 0.85em; color: #444; }
+.parley-label { font-size: 0.95em; color: #333; margin-top: 6px; }
 .parley-swatch {
   display: inline-block; width: 0.8em; height: 0.8em; border-radius: 50%;
   margin-right: 0.35em; vertical-align: baseline; border: 1px solid #333;
