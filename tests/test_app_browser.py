@@ -311,7 +311,7 @@ def test_live_run_steps_and_an_llm_round_is_stopped_at_once(page, recorded_run, 
 
 def test_play_shows_every_round_at_the_presenters_speed(page):
     live(page)
-    choose(page, "Seconds per round (Play)", "0.5")
+    choose(page, "Seconds per round", "0.5")
     watch_rounds(page)
     page.get_by_role("button", name="▶ Play").click()
     page.get_by_text("The negotiation has ended: Reset to play again.").wait_for()
@@ -361,6 +361,7 @@ def test_narrow_screen_and_presenter_mode(pw, app_url, shots):
         big = float(body.evaluate("el => parseFloat(getComputedStyle(el).fontSize)"))
         assert big >= 1.4 * normal
         page.get_by_role("button", name="Hide settings").click()
+        page.locator(".parley-settings").wait_for(state="hidden")
         page.screenshot(path=shots / "presenter.png")
     finally:
         browser.close()

@@ -115,11 +115,11 @@ def Controls(
             disabled=state.busy is None and not state.playing,
         )
         solara.Select(
-            "Seconds per round (Play)",
+            "Seconds per round",
             values=list(PLAY_SPEEDS),
             value=speed.value,
             on_value=speed.set,
-            style={"max-width": "190px"},
+            style={"max-width": "170px", "min-width": "150px"},
         )
         if state.busy is not None:
             solara.Text(f"Round {state.busy} in progress…", classes=["parley-busy"])

@@ -61,7 +61,7 @@ def SettingsForm(
                     max=spec["max"],
                     step=spec.get("step", 1),
                     on_value=change,
-                    thumb_label="always",
+                    thumb_label=True,  # while dragged; the label above always says it
                 )
             case _:
                 solara.InputText(spec["label"], value=str(value or ""), on_value=change)

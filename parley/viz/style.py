@@ -107,7 +107,7 @@ PAGE_CSS = """
 .parley-presenter .v-card, .parley-presenter .v-card-title { color: #000 !important; }
 .parley-presenter .v-card { border: 2px solid #000; }
 .parley-presenter .v-btn { font-size: 20px; }
-.parley-presenter .parley-grid { grid-template-columns: 1fr; }
+.parley-presenter .v-field__input, .parley-presenter .v-label { font-size: 19px; }
 .parley-presenter h2 { font-size: 34px; }
 .parley-presenter h3 { font-size: 26px; }
 """
