@@ -44,8 +44,10 @@ class Framing:
         state_key: JSON field holding the private state, asked for before ``action``.
         state_schema: JSON schema of that field.
         state_label: how the carried-over state is introduced to its owner.
-        max_tokens: output budget of each call.
+        max_tokens: output budget of each call (the visible action and its fields).
         reasoning_effort: the model's reasoning mode setting (``native`` only).
+        reasoning_budget: tokens of room for reasoning, added to ``max_tokens`` in the
+            request (``native`` only; providers count reasoning inside the output cap).
     """
 
     instructions: str = "condition_none"
@@ -54,6 +56,7 @@ class Framing:
     state_label: str = ""
     max_tokens: int = 256
     reasoning_effort: str | None = None
+    reasoning_budget: int = 0
 
 
 @cache

@@ -13,10 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from parley.agents.factory import CONDITIONS, POLICIES
-from parley.llm.factory import BACKENDS
-from parley.llm.weights import DEFAULT_MODEL
-from parley.model.model import TURN_ORDERS
+from parley.config import CHOICES, DEFAULT_MODELS, RunConfig
 from parley.scenarios.loader import ScenarioError, builtin_names, load_scenario
 
 #: Extra scenario files offered in the app (``os.pathsep``-separated; set by ``parley app``).
@@ -25,8 +22,6 @@ SCENARIOS_ENV = "PARLEY_APP_SCENARIOS"
 REPLAY_ENV = "PARLEY_APP_REPLAY"
 #: Parameters that only an LLM policy uses (the settings hide them for rule-based ones).
 LLM_KEYS = ("condition", "backend", "model", "base_url")
-# The model a blank "model" field means, per backend (as `parley run` does).
-DEFAULT_MODELS = {"embedded": DEFAULT_MODEL, "openai": "gpt-4o-mini"}
 MAX_ROUNDS_LIMIT = 60
 
 
@@ -46,7 +41,7 @@ def model_params(scenarios: Sequence[str] = ()) -> dict[str, Any]:
     def select(label: str, values: Sequence[str], value: str) -> dict[str, Any]:
         return {"type": "Select", "label": label, "values": list(values), "value": value}
 
-    scenario = select("Scenario", names, "grid_curtailment")
+    scenario = select("Scenario", names, RunConfig.scenario)
     scenario["labels"] = scenario_labels(names)
 
     def text(label: str, value: str = "") -> dict[str, Any]:
@@ -54,12 +49,12 @@ def model_params(scenarios: Sequence[str] = ()) -> dict[str, Any]:
 
     return {
         "scenario": scenario,
-        "policy": select("Policy", POLICIES, "heuristic"),
-        "condition": select("Reflection condition (LLM policy)", CONDITIONS, "none"),
-        "backend": select("LLM backend", BACKENDS, "embedded"),
+        "policy": select("Policy", CHOICES["policy"], RunConfig.policy),
+        "condition": select("Reflection condition (LLM policy)", CHOICES["condition"], "none"),
+        "backend": select("LLM backend", CHOICES["backend"], RunConfig.backend),
         "model": text("LLM model (blank: the backend's default)"),
         "base_url": text("Base URL (openai backend; blank: the client's)"),
-        "turn_order": select("Turn order", TURN_ORDERS, "simultaneous"),
+        "turn_order": select("Turn order", CHOICES["turn_order"], RunConfig.turn_order),
         "max_rounds": {
             "type": "SliderInt",
             "label": "Max rounds",  # 0: the scenario's deadline (said under the inputs)
@@ -113,6 +108,7 @@ def model_kwargs(values: Mapping[str, Any]) -> dict[str, Any]:
     """
     kwargs = dict(values)
     backend = str(kwargs.get("backend") or "embedded")
+    # A blank "model" field means the backend's default (as `parley run` does).
     kwargs["model"] = _blank_none(kwargs.get("model")) or DEFAULT_MODELS.get(backend, "")
     kwargs["base_url"] = _blank_none(kwargs.get("base_url"))
     rounds = int(kwargs.get("max_rounds") or 0)

@@ -14,7 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from parley.experiments.storage import ResultsError, load_results
+from parley.config import RunConfig
+from parley.experiments.storage import Results, ResultsError, load_results
 from parley.model.coalitions import coalition_graph, coalitions, membership
 from parley.model.model import Outcome
 from parley.scenarios.loader import ScenarioError, load_scenario
@@ -73,6 +74,7 @@ class ReplayRun:
                 can no longer be loaded.
         """
         frames = _load(results_dir)
+        manifest = frames.manifest
         runs = frames.get("runs")
         if runs is None or runs.empty or "moves" not in frames:
             raise ResultsError(f"{results_dir}: no runs and moves to replay")
@@ -83,12 +85,15 @@ class ReplayRun:
             chosen = ids[0] if run_id in (None, "") else str(run_id)
             if chosen not in ids:
                 raise ResultsError(f"{results_dir}: no run with id '{chosen}'")
-            frames = {k: _only(v, chosen) for k, v in frames.items()}
+            frames = Results({k: _only(v, chosen) for k, v in frames.items()}, manifest)
         summary = frames["runs"].iloc[0]
-        manifest = runs.attrs.get("manifest", {})
-        spec = _scenario(results_dir, summary, manifest)
+        # What the run was made with: its runs row (RunConfig.to_row), else -- results of an
+        # older parley -- a single run's manifest (a sweep's manifest holds a grid).
         params = manifest.get("parameters", {}) if manifest.get("kind") == "run" else {}
-        max_rounds = int(_value(summary.get("max_rounds")) or params.get("max_rounds") or 0)
+        config = _config(summary)
+        spec = _scenario(results_dir, summary, params, config)
+        recorded = config.max_rounds if config is not None else None
+        max_rounds = int(recorded or params.get("max_rounds") or 0)
         source = f"replay · {Path(results_dir).name}" + (f" · {run_id}" if run_id else "")
         source += " · " + _label(summary)
         return cls(frames, spec, source, max_rounds or spec.protocol.max_rounds)
@@ -159,7 +164,7 @@ class ReplayRun:
         )
 
 
-def _load(results_dir: str | Path) -> dict[str, pd.DataFrame]:
+def _load(results_dir: str | Path) -> Results:
     return load_results(Path(results_dir).expanduser())
 
 
@@ -175,9 +180,27 @@ def _upto(frame: pd.DataFrame | None, r: int) -> pd.DataFrame:
     return frame[frame["round"] <= r].reset_index(drop=True)
 
 
-def _scenario(results_dir: str | Path, summary: pd.Series, manifest: dict[str, Any]) -> Scenario:
-    """The run's scenario: the path or name it was run with, else the recorded name."""
-    candidates = [manifest.get("parameters", {}).get("scenario"), _value(summary.get("scenario"))]
+def _config(summary: pd.Series) -> RunConfig | None:
+    """The configuration a runs row records, or None if it records too little (a failed run,
+    a row from an older parley)."""
+    try:
+        return RunConfig.from_row(summary.to_dict())
+    except (ValueError, TypeError):
+        return None
+
+
+def _scenario(
+    results_dir: str | Path,
+    summary: pd.Series,
+    params: dict[str, Any],
+    config: RunConfig | None,
+) -> Scenario:
+    """The run's scenario: the file or name it was run with, else the recorded name."""
+    candidates = [
+        config.scenario if config is not None else None,  # a file's absolute path, or a name
+        params.get("scenario"),
+        _value(summary.get("scenario")),
+    ]
     errors = []
     for name in [c for c in candidates if isinstance(c, str) and c]:
         try:
