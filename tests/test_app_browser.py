@@ -330,6 +330,8 @@ def test_narrow_screen_and_presenter_mode(pw, app_url, shots):
         s, m = settings.bounding_box(), main.bounding_box()
         assert s["x"] + s["width"] <= m["x"] + 1, "the settings cover the page"
         page.screenshot(path=shots / "1024.png")
+        page.get_by_role("button", name="Step").click()
+        counter(page, "Round 1 of 10")
         hide = page.get_by_role("button", name="Hide settings")
         hide.click()
         settings.wait_for(state="hidden")
@@ -338,6 +340,7 @@ def test_narrow_screen_and_presenter_mode(pw, app_url, shots):
         assert show.bounding_box()["width"] > 40  # a labelled button, not a missing icon
         show.click()
         settings.wait_for()
+        counter(page, "Round 1 of 10")  # hiding the settings kept the live run
         # Nothing covers the run metrics (no badge, no drawer).
         metrics = page.locator(".v-card:visible", has_text="Run metrics")
         metrics.scroll_into_view_if_needed()

@@ -410,15 +410,18 @@ def test_settings_toggle_has_a_label_and_presenter_mode_enlarges_the_page():
     box, rc = solara.render(ParleyApp(), handle_error=False)
     toggle = rc.find(v.Btn, children=["☰ Hide settings"]).widget
     assert toggle.attributes["aria-label"] == "Hide settings"
+    button(rc, "Step").click()
+    wait_for(lambda: round_counter(box) == "Round 1 of 10")
     toggle.click()
     shown = rc.find(v.Btn, children=["☰ Settings"]).widget
     assert shown.attributes["aria-label"] == "Settings"
-    assert not rc.find(v.Select, label="Policy").widgets  # the settings column is gone
+    settings = rc.find(v.Html, class_="parley-settings").widget
+    assert "display:none" in settings.style_  # the settings column is hidden...
+    assert round_counter(box) == "Round 1 of 10"  # ... and the live run goes on
     images = lambda: [bytes(i.value) for i in rc.find(ipywidgets.Image).widgets]  # noqa: E731
     normal = images()
     rc.find(v.Switch).widget.v_model = True
-    pages = [w for w in rc.find(v.Html).widgets if "parley-page" in (w.class_ or "")]
-    assert len(pages) == 1 and "parley-presenter" in pages[0].class_
+    assert rc.find(v.Html, class_="parley-page parley-presenter").widgets
     assert images() != normal  # the figures are redrawn with larger type
     rc.close()
 

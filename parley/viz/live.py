@@ -85,10 +85,11 @@ def LivePanel(
 
     Controls(state.value, run, speed, reset)
     ProgressLine(progress)
-    if state.value.error:
-        solara.Error(state.value.error)
-    if state.value.stopped:
-        solara.Warning(state.value.stopped)
+    with solara.Div():  # a message coming or going never remounts the views below
+        if state.value.error:
+            solara.Error(state.value.error)
+        if state.value.stopped:
+            solara.Warning(state.value.stopped)
     if view is not None:
         RunViews(view)
 

@@ -67,9 +67,9 @@ def ParleyApp(
             solara.ToggleButtonsSingle(value=tab, values=[LIVE_TAB, REPLAY_TAB])
             solara.Switch(label="Presenter mode (large type, high contrast)", value=presenter)
         with solara.Div(classes=["parley-layout"]):
-            if settings_open.value:
-                with solara.Div(classes=["parley-settings"]):
-                    SettingsPanel(specs, params)
+            # Hidden, not unmounted: the live run beside it must not be rebuilt.
+            with solara.Div(classes=["parley-settings"], style=_shown(settings_open.value)):
+                SettingsPanel(specs, params)
             with solara.Div(classes=["parley-main"]):
                 # Both stay mounted (one hidden) so that looking at a replay keeps the live run.
                 with solara.Div(style=_shown(tab.value == LIVE_TAB)):
