@@ -120,7 +120,7 @@ def Controls(
             values=list(PLAY_SPEEDS),
             value=speed.value,
             on_value=speed.set,
-            style={"max-width": "170px", "min-width": "150px"},
+            style={"min-width": "200px", "max-width": "240px"},
         )
         if state.busy is not None:
             solara.Text(f"Round {state.busy} in progress…", classes=["parley-busy"])
