@@ -69,7 +69,8 @@ class LLMJudge:
         self, scenario: Scenario, trigger: str, context: Mapping[str, Any], *, fallback: Ruling
     ) -> Ruling:
         """The LLM's ruling, or ``fallback`` (with ``fallback`` set to the reason) if invalid;
-        either way with the calls made in ``calls``."""
+        either way with the calls made in ``calls``. Sync, on a private loop: a model asks
+        :meth:`arule` on its run's loop instead."""
         return run_sync(self.arule(scenario, trigger, context, fallback=fallback))
 
     async def arule(
