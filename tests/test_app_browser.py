@@ -182,7 +182,12 @@ def choose(page, label: str, option: str) -> None:
 def live(page) -> None:
     """Switch to the live run (the page opened on the replay)."""
     page.get_by_role("button", name="Live run").click()
-    counter(page, "of 10")
+    counter(page, "Round 0 of 10")  # a new page: a new live run
+    shown = page.locator(".parley-round:visible")
+    deadline = time.monotonic() + 10
+    while shown.count() != 1:  # the replay's counter is hidden once the switch is drawn
+        assert time.monotonic() < deadline, "the replay stayed visible"
+        time.sleep(0.05)
 
 
 def figures(page) -> list[bytes]:
