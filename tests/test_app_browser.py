@@ -11,6 +11,7 @@ to also save the screenshot of the live run there (``make screenshot`` refreshes
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -225,14 +226,14 @@ def test_replay_opens_first_with_the_run_chooser(page, shots):
     assert page.get_by_label(label, exact=True).is_visible()
     assert not page.get_by_text("choose a run id").is_visible()
     page.get_by_text("Authority decision").or_(page.get_by_text("Compromise at")).first.wait_for()
+    page.screenshot(path=shots / "replay.png")
     page.locator(".v-select:visible", has=page.get_by_label(label, exact=True)).click()
     solver = page.get_by_role("option").filter(has_text="solver")
     solver.click()  # choosing a run opens it
-    page.locator(".v-card-text, div", has_text="replay · sweep").filter(
-        has_text="solver"
-    ).first.wait_for()
+    page.get_by_text(re.compile(r"replay · sweep · \w+ · grid_curtailment · solver")).wait_for()
+    last = int(counter(page, "of 10").inner_text().split()[1])
     page.get_by_role("button", name="◀").click()
-    page.screenshot(path=shots / "replay.png")
+    counter(page, f"Round {last - 1} of 10")
 
 
 def test_live_run_steps_and_an_llm_round_is_stopped_at_once(page, recorded_run, shots):
