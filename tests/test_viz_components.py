@@ -412,7 +412,9 @@ def test_settings_toggle_has_a_label_and_presenter_mode_enlarges_the_page():
     assert toggle.attributes["aria-label"] == "Hide settings"
     button(rc, "Step").click()
     wait_for(lambda: round_counter(box) == "Round 1 of 10")
-    toggle.click()
+    wait_for(lambda: "Round 1" in page_text(box) and not button(rc, "Step").disabled)
+    toggle.click()  # (the round's own redraw is over: the click's redraw is not raced)
+    wait_for(lambda: bool(rc.find(v.Btn, children=["☰ Settings"]).widgets))
     shown = rc.find(v.Btn, children=["☰ Settings"]).widget
     assert shown.attributes["aria-label"] == "Settings"
     settings = rc.find(v.Html, class_="parley-settings").widget
