@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Awaitable, Coroutine, Sequence
 from typing import Any
+
+
+class RunCancelled(Exception):
+    """The run was cancelled (:meth:`LoopThread.cancel`): its rounds stop, nothing is recorded."""
 
 
 async def gather_bounded[T](coros: Sequence[Awaitable[T]], limit: int) -> list[T]:
@@ -13,8 +18,14 @@ async def gather_bounded[T](coros: Sequence[Awaitable[T]], limit: int) -> list[T
     semaphore = asyncio.Semaphore(max(1, limit))
 
     async def one(coro: Awaitable[T]) -> T:
-        async with semaphore:
-            return await coro
+        started = False
+        try:
+            async with semaphore:
+                started = True
+                return await coro
+        finally:
+            if not started and isinstance(coro, Coroutine):  # cancelled while queued
+                coro.close()
 
     return list(await asyncio.gather(*(one(c) for c in coros)))
 
@@ -57,20 +68,46 @@ class LoopThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._cancelled = False
 
     def run[T](self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the loop and wait for its result (exceptions propagate)."""
-        return asyncio.run_coroutine_threadsafe(coro, self._ensure()).result()
+        """Run ``coro`` on the loop and wait for its result (exceptions propagate).
 
-    def _ensure(self) -> asyncio.AbstractEventLoop:
+        Raises:
+            RunCancelled: :meth:`cancel` was called before or while ``coro`` ran.
+        """
+        with self._lock:  # a cancel() never misses a coroutine submitted meanwhile
+            if self._cancelled:
+                coro.close()
+                raise RunCancelled("the run was cancelled")
+            future = asyncio.run_coroutine_threadsafe(coro, self._ensure_locked())
+        try:
+            return future.result()
+        except concurrent.futures.CancelledError:
+            raise RunCancelled("the run was cancelled") from None
+
+    def cancel(self) -> None:
+        """Cancel the coroutines in flight at once, from any thread, and refuse new ones.
+
+        What waits on them (:meth:`run`) raises :class:`RunCancelled`; an LLM call in flight
+        is cancelled with its task (the embedded model stops generating at its next token).
+        """
         with self._lock:
-            if self._loop is None:
-                self._loop = asyncio.new_event_loop()
-                self._thread = threading.Thread(
-                    target=self._loop.run_forever, name="parley-llm-loop", daemon=True
-                )
-                self._thread.start()
-            return self._loop
+            self._cancelled = True
+        self.close()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def _ensure_locked(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(
+                target=self._loop.run_forever, name="parley-llm-loop", daemon=True
+            )
+            self._thread.start()
+        return self._loop
 
     def close(self) -> None:
         """Cancel what is pending (clients close themselves then) and stop the loop."""

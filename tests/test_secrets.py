@@ -174,7 +174,7 @@ def test_sweep_report_and_app_never_show_the_key(
         assert time.monotonic() < deadline, "the app did not show the replay and the error"
         time.sleep(0.05)
         page = widget_state_text()
-    assert "holds 3 runs; choose a run id" in page  # the page on the sweep directory
+    assert "Run (3 in this directory)" in page  # the page on the sweep directory
     for rc in [*rendered, live_rc]:
         rc.close()
     assert_nowhere(fake_key, tmp_path, out, err, logs.text, page)

@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import ipyvuetify as v
@@ -23,7 +24,7 @@ import pytest
 import solara
 
 from parley.cli import main
-from parley.cli.app import server_command
+from parley.cli.app import check_free, server_command
 from parley.experiments.manifest import build_manifest
 from parley.experiments.records import run_frames
 from parley.experiments.storage import ResultsError, write_results
@@ -143,7 +144,7 @@ def test_metrics_count_actions_concessions_and_entropy():
     assert shown["Concessions"].startswith(str(concessions))
     assert float(shown["Action entropy"].split()[0]) > 0
     box, _ = solara.render(MetricsPanel(view), handle_error=False)
-    assert "0 (rule-based policy)" in page_text(box)
+    assert "none (rule-based policy)" in page_text(box)
 
 
 def test_metrics_show_tokens_and_latency_of_llm_calls():
@@ -184,7 +185,7 @@ def test_live_panel_steps_resets_and_plays_to_the_end():
     wait_for(lambda: round_counter(box) == "Round 0 of 10")
     button(rc, "▶ Play").click()
     wait_for(lambda: "The negotiation has ended" in page_text(box), timeout=60)
-    assert "Compromise at" in page_text(box) or "Authority decision" in page_text(box)
+    wait_for(lambda: "Compromise at" in page_text(box) or "Authority decision" in page_text(box))
     rc.close()
 
 
@@ -315,18 +316,25 @@ def test_replay_opener_lists_sweep_runs_and_opens_the_chosen_one(tmp_path):
     run_sweep(grid, tmp_path / "sweep", progress=False)
     opened: list[ReplayRun] = []
     box, rc = solara.render(ReplayOpener(opened.append), handle_error=False)
-    field = rc.find(v.TextField).widget
-    field.v_model = str(tmp_path / "nowhere")
-    field.fire_event("keyup.enter", {})
+    enter(rc, str(tmp_path / "nowhere"))
     assert "Cannot open the recorded run" in page_text(box)
-    field.v_model = str(tmp_path / "sweep")
-    field.fire_event("keyup.enter", {})
+    enter(rc, str(tmp_path / "sweep"))
+    assert "Cannot open the recorded run" not in page_text(box)  # resolved: the error goes
     select = rc.find(v.Select).widget
+    assert select.label == "Run (2 in this directory)"
     solver = next(label for label in select.items if "solver" in label)
-    select.v_model = solver
-    button(rc, "Open recorded run").click()
+    select.v_model = solver  # choosing a run opens it
     assert len(opened) == 1 and opened[0].summary["policy"] == "solver"
     assert opened[0].source.endswith(solver.split(" · ", 1)[1])
+    button(rc, "Open recorded run").click()
+    assert len(opened) == 2 and opened[1].summary["policy"] == "solver"
+
+
+def enter(rc, text: str) -> None:
+    """Type ``text`` into the results-directory field and press Enter."""
+    field = rc.find(v.TextField).widget
+    field.v_model = text
+    field.fire_event("keyup.enter", {})
 
 
 def test_replay_panel_scrubs_rounds(tmp_path):
@@ -351,6 +359,95 @@ def test_app_opens_a_recorded_run_and_reports_a_bad_one(tmp_path):
     box, rc = solara.render(ParleyApp(replay_dir=str(tmp_path / "nothing")), handle_error=False)
     wait_for(lambda: "Cannot open the recorded run" in page_text(box))
     assert "no such results directory" in page_text(box)
+
+
+def test_replay_of_a_sweep_starts_on_the_replay_tab_with_its_run_chooser(tmp_path):
+    from parley.experiments.grid import build_grid
+    from parley.experiments.sweep import run_sweep
+
+    grid = build_grid({"policy": ["heuristic", "solver"]}, {"scenario": "grid_curtailment"}, [3])
+    run_sweep(grid, tmp_path / "sweep", progress=False)
+    box, rc = solara.render(ParleyApp(replay_dir=str(tmp_path / "sweep")), handle_error=False)
+    wait_for(lambda: "replay · sweep" in page_text(box))
+    tabs = rc.find(v.BtnToggle).widget
+    assert tabs.v_model == "Replay"  # the Replay tab, not the live run
+    chooser = rc.find(v.Select, label="Run (2 in this directory)").widget
+    assert chooser.v_model == chooser.items[0]  # the first run is open
+    assert not rc.find(v.Alert, type="error").widgets  # no "choose a run id" error
+    chooser.v_model = chooser.items[1]
+    wait_for(lambda: "solver" in page_text(box).split("replay · sweep")[1][:200])
+
+
+def test_settings_show_llm_fields_only_for_the_llm_policy_and_the_rounds_value():
+    box, rc = solara.render(ParleyApp(), handle_error=False)
+    labels = lambda: [w.label for w in rc.find(v.Select).widgets + rc.find(v.TextField).widgets]  # noqa: E731
+    assert "LLM backend" not in labels() and "Reflection condition (LLM policy)" not in labels()
+    assert "The LLM settings (condition, backend, model, base URL) appear" in page_text(box)
+    rc.find(v.Select, label="Policy").widget.v_model = "llm"
+    assert (
+        "LLM backend" in labels() and "Base URL (openai backend; blank: the client's)" in labels()
+    )
+    slider = rc.find(v.Slider).widget
+    assert "Max rounds: the scenario's deadline" in page_text(box)
+    slider.v_model = 12
+    assert "Max rounds: 12" in page_text(box)
+    rc.close()
+
+
+def test_a_scenario_file_is_listed_by_its_name_and_title(tiny):
+    path = tiny({"a": 20, "b": 80})
+    specs = model_params([path])
+    assert specs["scenario"]["labels"][path] == "tiny · Tiny"
+    box, rc = solara.render(ParleyApp(scenarios=(path,)), handle_error=False)
+    select = rc.find(v.Select, label="Scenario").widget
+    assert "tiny · Tiny" in select.items and path not in select.items
+    select.v_model = "tiny · Tiny"
+    wait_for(lambda: round_counter(box) is not None and "Tiny" in page_text(box))
+    rc.close()
+
+
+def test_settings_toggle_has_a_label_and_presenter_mode_enlarges_the_page():
+    box, rc = solara.render(ParleyApp(), handle_error=False)
+    toggle = rc.find(v.Btn, children=["☰ Hide settings"]).widget
+    assert toggle.attributes["aria-label"] == "Hide settings"
+    button(rc, "Step").click()
+    wait_for(lambda: round_counter(box) == "Round 1 of 10")
+    wait_for(lambda: "Round 1" in page_text(box) and not button(rc, "Step").disabled)
+    toggle.click()  # (the round's own redraw is over: the click's redraw is not raced)
+    wait_for(lambda: bool(rc.find(v.Btn, children=["☰ Settings"]).widgets))
+    shown = rc.find(v.Btn, children=["☰ Settings"]).widget
+    assert shown.attributes["aria-label"] == "Settings"
+    settings = rc.find(v.Html, class_="parley-settings").widget
+    assert "display:none" in settings.style_  # the settings column is hidden...
+    assert round_counter(box) == "Round 1 of 10"  # ... and the live run goes on
+    images = lambda: [bytes(i.value) for i in rc.find(ipywidgets.Image).widgets]  # noqa: E731
+    normal = images()
+    rc.find(v.Switch).widget.v_model = True
+    assert rc.find(v.Html, class_="parley-page parley-presenter").widgets
+    assert images() != normal  # the figures are redrawn with larger type
+    rc.close()
+
+
+def test_rule_based_feed_says_why_there_are_no_private_ledgers():
+    box, rc = solara.render(Feed(live_view(played(1))), handle_error=False)
+    assert rc.find(v.Checkbox).widget.disabled
+    assert "Rule-based negotiators keep no private ledgers" in page_text(box)
+
+
+def test_wording_one_round_and_the_authority_rule():
+    model = played(20, scenario="trading_limits_fragmented")
+    text = page_text(solara.render(RunViews(live_view(model)), handle_error=False)[0])
+    assert "(contested) (ambiguous)" not in text and "(contested), rule: ambiguous" in text
+    from parley.viz.panels import outcome_headline
+
+    view = live_view(model)
+    one = replace(view, outcome=replace(view.outcome, round=1))
+    assert outcome_headline(one).endswith("after 1 round")
+
+
+def test_metrics_before_the_first_llm_round_say_none_yet():
+    model = NegotiationModel(policy="llm", llm=PuppetLLM(negotiator_responder), rng=0)
+    assert run_metrics(live_view(model))["LLM calls"] == "none yet"
 
 
 # -- import and CLI -----------------------------------------------------------------------------
@@ -393,6 +490,24 @@ def test_parley_app_rejects_bad_input_in_one_line(tmp_path, capsys):
         busy.listen()
         code, err = app("--port", str(busy.getsockname()[1]))
     assert code == 2 and "cannot listen on 127.0.0.1" in err
+
+
+def test_parley_app_restarts_at_once_on_the_port_it_just_left():
+    # A server that closed its side of a connection leaves it in TIME_WAIT (up to ~60 s):
+    # the port is free for a new server (uvicorn binds with SO_REUSEADDR, and so must the
+    # check before it), but a plain bind() would say "Address already in use".
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        conn, _ = server.accept()
+        conn.close()  # the server closes first: its end waits in TIME_WAIT
+        client.close()
+    with socket.socket() as plain, pytest.raises(OSError):
+        plain.bind(("127.0.0.1", port))
+    check_free("127.0.0.1", port)  # no UserError
 
 
 def test_parley_app_command_line_serves_the_app_module():

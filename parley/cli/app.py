@@ -44,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--replay",
         metavar="DIR",
         default=None,
-        help="open this results directory (parley run --out DIR, or a sweep) for replay",
+        help="start on the replay of this results directory (parley run --out DIR, or a sweep, "
+        "whose runs are listed to choose from)",
     )
     p.add_argument(
         "--room",
@@ -71,9 +72,14 @@ def app_path() -> Path:
 
 
 def check_free(host: str, port: int) -> None:
-    """Raise UserError if ``host:port`` cannot be bound (in use, or not an address here)."""
+    """Raise UserError if ``host:port`` cannot be bound (in use, or not an address here).
+
+    Binds as the server will (uvicorn sets ``SO_REUSEADDR``): the connections of a server
+    stopped a moment ago linger in TIME_WAIT for up to a minute, and must not block a restart.
+    """
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((host, port))
     except OSError as err:
         raise UserError(f"cannot listen on {host}:{port} ({err.strerror}); try --port") from None

@@ -36,6 +36,30 @@ class _Loaded:
     llama: Any  # llama_cpp.Llama
     lock: threading.Lock
     fingerprint: str
+    cancel: threading.Event | None = None  # set: the call holding ``lock`` was cancelled
+
+
+# -- cancellation: a cancelled call stops generating at its next token -----------------------
+class _Cancelled(Exception):
+    """The call's task was cancelled; generation stopped between two tokens."""
+
+
+def _stop_when_cancelled(loaded: _Loaded) -> None:
+    """Wrap ``Llama.generate`` (the token loop every completion runs) to check the cancel flag
+    of the call in progress between tokens; the tokens themselves are unchanged."""
+    generate = loaded.llama.generate
+
+    def generate_until_cancelled(*args: Any, **kwargs: Any) -> Any:
+        tokens = generate(*args, **kwargs)
+        try:
+            for token in tokens:
+                if loaded.cancel is not None and loaded.cancel.is_set():
+                    raise _Cancelled
+                yield token
+        finally:
+            tokens.close()
+
+    loaded.llama.generate = generate_until_cancelled
 
 
 _LOADED: dict[tuple[str, int, int, int], _Loaded] = {}
@@ -76,6 +100,7 @@ def _load(model_name: str, n_ctx: int, n_threads: int, n_batch: int) -> _Loaded:
         )
         fingerprint = f"llama-cpp-python-{llama_cpp.__version__}:{spec.sha256[:12]}"
         _LOADED[key] = _Loaded(llama, threading.Lock(), fingerprint)
+        _stop_when_cancelled(_LOADED[key])
         return _LOADED[key]
 
 
@@ -155,6 +180,9 @@ class EmbeddedLLM:
 
     def complete(self, request: Request) -> Completion:
         """Answer ``request`` (blocking); schema requests are grammar-constrained."""
+        return self._complete(request, None)
+
+    def _complete(self, request: Request, cancel: threading.Event | None) -> Completion:
         if request.reasoning_effort is not None:
             raise CapabilityError(
                 f"embedded model {self.name} has no reasoning mode (reasoning_effort="
@@ -164,17 +192,33 @@ class EmbeddedLLM:
         loaded = self._loaded()
         kwargs = self._kwargs(request)
         with loaded.lock:
+            if cancel is not None and cancel.is_set():  # cancelled while waiting its turn
+                raise LLMError(f"embedded model {self.name}: call cancelled", "cancelled")
             start = time.perf_counter()
+            loaded.cancel = cancel
             try:
                 result = loaded.llama.create_chat_completion(**kwargs)
             except ValueError as err:  # the prompt does not fit the context window
                 raise LLMError(f"embedded model {self.name}: {err}", "context_length") from None
+            except _Cancelled:
+                raise LLMError(f"embedded model {self.name}: call cancelled", "cancelled") from None
+            finally:
+                loaded.cancel = None
             latency = time.perf_counter() - start
         return self._completion(result, request, latency, loaded.fingerprint)
 
     async def acomplete(self, request: Request) -> Completion:
-        """Answer ``request`` in a worker thread, keeping the event loop free."""
-        return await asyncio.to_thread(self.complete, request)
+        """Answer ``request`` in a worker thread, keeping the event loop free.
+
+        Cancelling the awaiting task stops the generation at its next token (and a call
+        still waiting for the model never starts), so the model is free for the next call.
+        """
+        cancel = threading.Event()
+        try:
+            return await asyncio.to_thread(self._complete, request, cancel)
+        except asyncio.CancelledError:
+            cancel.set()
+            raise
 
     def _completion(
         self, result: dict[str, Any], request: Request, latency: float, fingerprint: str

@@ -9,11 +9,15 @@ from __future__ import annotations
 import os
 
 import solara
+from solara.server import settings
 
 from parley.viz.page import ParleyApp
 from parley.viz.params import REPLAY_ENV, extra_scenarios
 
 ROOM_ENV = "PARLEY_APP_ROOM"  # as parley.viz.room (not imported: room mode is opt-in)
+# Solara's "This website runs on Solara" banner sits over the page's bottom-right corner
+# (the run metrics): a page shown to a room has nothing covered.
+settings.theme.show_banner = False
 
 
 @solara.component

@@ -23,11 +23,22 @@ def round_counter(view: RunView) -> str:
     return f"Round {view.round} of {view.max_rounds}"
 
 
+def header_line(view: RunView) -> str:
+    """The scenario, its issue, the authority and its rule, and where the run comes from."""
+    spec, issue = view.spec, view.spec.issue
+    unit = f" {issue.unit}" if issue.unit else ""
+    return (
+        f"{spec.name} · issue: {issue.name}, {issue.min:g}–{issue.max:g}{unit}, status quo "
+        f"{issue.status_quo:g} · authority: {spec.authority.name}, rule: {spec.authority.rule}"
+        f" · {view.source}"
+    )
+
+
 @solara.component
 def RunHeader(view: RunView):
     """The scenario's title and issue, where the run comes from, and the round counter."""
     update_counter.get()
-    spec, issue = view.spec, view.spec.issue
+    spec = view.spec
     with solara.Row(justify="space-between", style={"align-items": "baseline"}):
         solara.HTML(tag="h2", unsafe_innerHTML=html.escape(spec.title), style={"margin": "0"})
         solara.HTML(
@@ -36,12 +47,7 @@ def RunHeader(view: RunView):
             classes=["parley-round"],
             style={"margin": "0", "white-space": "nowrap"},
         )
-    unit = f" {issue.unit}" if issue.unit else ""
-    solara.Text(
-        f"{spec.name} · issue: {issue.name}, {issue.min:g}–{issue.max:g}{unit}, status quo "
-        f"{issue.status_quo:g} · authority: {spec.authority.name} ({spec.authority.rule}) · "
-        f"{view.source}"
-    )
+    solara.Text(header_line(view))
     if view.notice:
         solara.Warning(view.notice)
 
@@ -52,12 +58,12 @@ def RunViews(view: RunView):
     then the feed."""
     update_counter.get()
     RunHeader(view)
-    with solara.Columns([1, 1]):
+    with solara.Div(classes=["parley-grid"]):  # side by side when wide, stacked when narrow
         with solara.Card("Coalition network", margin=0):
             CoalitionNetwork(view)
         with solara.Card("Positions over rounds", margin=0):
             PositionsChart(view)
-    with solara.Columns([1, 1]):
+    with solara.Div(classes=["parley-grid"]):
         with solara.Card("Outcome", margin=0):
             OutcomePanel(view)
         with solara.Card("Run metrics", margin=0):

@@ -14,9 +14,11 @@ import pandas as pd
 import solara
 from mesa.visualization.utils import update_counter
 
+from parley.viz.style import party_colours, swatch
 from parley.viz.view import RunView
 
-_STYLE = "max-height: 420px; overflow-y: auto; font-size: 0.9em; line-height: 1.35"
+_STYLE = "max-height: 420px; overflow-y: auto; line-height: 1.4"
+PRIVATE_LABEL = "Show private ledgers, memos and reasoning"
 
 
 def _text(value) -> str | None:
@@ -37,11 +39,12 @@ def describe_move(row: pd.Series) -> str:
     return kind
 
 
-def move_html(row: pd.Series, private: bool) -> str:
-    """One move as an HTML list item (escaped)."""
+def move_html(row: pd.Series, private: bool, colour: str = "#333") -> str:
+    """One move as an HTML list item (escaped), the party in its colour of every view."""
     e = html.escape
     after = float(row["position_after"])
-    parts = [f"<b>{e(str(row['party']))}</b> <code>{e(describe_move(row))}</code> → {after:g}"]
+    who = f"{swatch(colour)}<b>{e(str(row['party']))}</b>"
+    parts = [f"{who} <code>{e(describe_move(row))}</code> → {after:g}"]
     if not bool(row["valid"]):
         parts.append(
             f' <span style="color:#b22222">[invalid → hold: {e(_text(row.get("error")) or "")}]'
@@ -83,17 +86,45 @@ def feed_html(view: RunView, private: bool) -> str:
     if view.moves.empty:
         return "<p>No moves yet: step the model to start the negotiation.</p>"
     blocks = [ending_html(view)]
+    colours = party_colours(view.parties)
     for round_no in sorted(view.moves["round"].unique(), reverse=True):
         rows = view.moves[view.moves["round"] == round_no]
-        items = "".join(move_html(row, private) for _, row in rows.iterrows())
+        items = "".join(
+            move_html(row, private, colours.get(str(row["party"]), "#333"))
+            for _, row in rows.iterrows()
+        )
         blocks.append(f"<h4 style='margin:6px 0 2px'>Round {int(round_no)}</h4><ul>{items}</ul>")
     return "".join(blocks)
 
 
+def has_private(view: RunView) -> bool:
+    """Whether any move so far recorded private state or reasoning."""
+    cols = [c for c in ("private_state", "reasoning") if c in view.moves]
+    return any(view.moves[c].map(_text).notna().any() for c in cols)
+
+
 @solara.component
 def Feed(view: RunView):
-    """The feed of actions and messages, with a toggle for private state and reasoning."""
+    """The feed of actions and messages, with a toggle for private state and reasoning.
+
+    Rule-based negotiators keep no private ledgers: there the toggle is disabled and says so.
+    """
     update_counter.get()
     private = solara.use_reactive(False)
-    solara.Checkbox(label="Show private ledgers, memos and reasoning", value=private)
-    solara.HTML(tag="div", unsafe_innerHTML=feed_html(view, private.value), style=_STYLE)
+    if view.llm:
+        solara.Checkbox(label=PRIVATE_LABEL, value=private)
+        if private.value and not has_private(view):
+            solara.Text(
+                "Nothing private recorded so far: only the bounded, private_memo and "
+                "private_persona conditions keep a ledger or memo, and native reasoning.",
+                classes=["parley-note"],
+            )
+    else:
+        solara.Checkbox(label=PRIVATE_LABEL, value=False, disabled=True)
+        solara.Text(
+            "Rule-based negotiators keep no private ledgers, memos or reasoning: "
+            "run the LLM policy under a private-state condition to see them.",
+            classes=["parley-note"],
+        )
+    shown = private.value and view.llm
+    solara.HTML(tag="div", unsafe_innerHTML=feed_html(view, shown), style=_STYLE)

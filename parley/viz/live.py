@@ -1,173 +1,139 @@
-"""The live run: step, play/pause and reset, with every round computed off the UI thread.
+"""The live run's panel: Reset, Play/Pause, Step and Stop, turn-by-turn progress, every view.
+
+The rounds run in :class:`~parley.viz.runner.LiveRun` (off the UI thread, cancellable);
+this module only draws its :class:`~parley.viz.runner.LiveState` and forwards the clicks.
 
 Mesa's ``ModelController`` is not used, for three reasons checked against Mesa 3.5.1: its
 Step button calls ``model.step()`` inside the click handler, so a round of LLM calls would
 freeze the page; its Reset rebuilds the model with ``scenario=<mesa Scenario object>``
 (``Model.scenario`` is Mesa's own), which replaces our scenario name; and a constructor
-error there surfaces as a traceback. Here a round runs in a Solara task thread while the
-page shows "Round N in progress…" and stays usable, and every failure becomes one line.
+error there surfaces as a traceback.
+
+The progress line has its own reactive value: a turn or a tick of the clock redraws that
+line only, never the figures; and the bar under it is determinate (an indeterminate bar is
+an endless animation the browser repaints 60 times a second, on the cores the model needs).
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, cast
 
 import solara
-import solara.lab
-from mesa.visualization.utils import force_update, update_counter
+from mesa.visualization.utils import update_counter
 
 from parley.model.model import NegotiationModel
 from parley.viz.components import RunViews
-from parley.viz.errors import describe_error
 from parley.viz.params import model_kwargs
-from parley.viz.view import RunView, live_view
+from parley.viz.runner import (
+    DEFAULT_PLAY_SECONDS,
+    PLAY_SPEEDS,
+    LiveRun,
+    LiveState,
+    ModelFactory,
+    Progress,
+)
 
-log = logging.getLogger(__name__)
-ModelFactory = Callable[..., NegotiationModel]
+__all__ = ["LivePanel", "ModelFactory"]
 
 
-class LiveRun:
-    """The live model of one page session.
+def _kernel_context() -> Any:
+    """The page session's kernel context (None outside a server, e.g. in tests)."""
+    from solara.server import kernel_context
 
-    Only the worker thread that steps the model reads it; the page draws the
-    :class:`RunView` snapshots it returns.
-
-    Args:
-        factory: builds the model from keyword arguments (``NegotiationModel``; tests pass
-            one that injects an in-process LLM double).
-    """
-
-    def __init__(self, factory: ModelFactory = NegotiationModel) -> None:
-        self.factory = factory
-        self.model: NegotiationModel | None = None
-        self.play_token = 0
-        self._lock = threading.Lock()
-
-    def build(self, kwargs: dict[str, Any]) -> RunView:
-        """Replace the model with a new one (cheap: no LLM call); its opening view."""
-        model = self.factory(**kwargs)
-        self.model = model
-        return live_view(model)
-
-    def step(self) -> tuple[NegotiationModel, RunView] | None:
-        """Play one round of the current model; ``(model, view)``, or None if it has ended."""
-        model = self.model
-        if model is None or not model.running:
-            return None
-        with self._lock:  # never two rounds of one model at once (Step racing Play)
-            model.step()
-            return model, live_view(model)
-
-    @property
-    def running(self) -> bool:
-        return self.model is not None and bool(self.model.running)
+    return kernel_context.get_current_context() if kernel_context.has_current_context() else None
 
 
 @solara.component
 def LivePanel(
     params: solara.Reactive[dict[str, Any]],
     factory: ModelFactory = NegotiationModel,
-    play_interval_ms: int = 300,
+    play_seconds: float = DEFAULT_PLAY_SECONDS,
 ):
-    """Controls (Reset, Play/Pause, Step) and every view of the live model.
-
-    The model is rebuilt whenever a parameter changes, and by Reset.
-    """
+    """Controls and every view of the live model, rebuilt when a parameter changes."""
     update_counter.get()
-    run = solara.use_memo(lambda: LiveRun(factory), [])
-    view = solara.use_reactive(cast(RunView | None, None))
-    error = solara.use_reactive(cast(str | None, None))
-    playing = solara.use_reactive(False)
-    busy = solara.use_reactive(cast(int | None, None))  # the round in progress
+    state = solara.use_reactive(LiveState())
+    progress = solara.use_reactive(cast(Progress | None, None))
+    context = solara.use_memo(_kernel_context, [])
 
-    def rebuild() -> None:
-        playing.set(False)
-        busy.set(None)
-        try:
-            view.set(run.build(model_kwargs(params.value)))
-            error.set(None)
-        except Exception as err:  # the page shows one line; the server log keeps the rest
-            log.debug("building the model failed", exc_info=True)
-            run.model = None
-            view.set(None)
-            error.set(describe_error(err))
-        force_update()
+    def publish(new: LiveState) -> None:  # from the runner's threads
+        def apply() -> None:
+            core = replace(new, progress=None)
+            if core != state.value:
+                state.set(core)
+            progress.set(new.progress)
 
-    solara.use_effect(rebuild, [params.value])
+        if context is None:
+            apply()
+        else:
+            with context:
+                apply()
 
-    def step_once() -> None:
-        model = run.model
-        if model is None or not model.running:
-            return
-        busy.set(model.round + 1)
-        try:
-            done = run.step()
-        except Exception as err:
-            log.warning("round failed", exc_info=True)
-            if run.model is model:  # a Reset meanwhile makes this failure moot
-                error.set(describe_error(err))
-                playing.set(False)
-                busy.set(None)
-            return
-        if done is not None and run.model is done[0]:
-            view.set(done[1])
-            if done[1].notice:  # an unreachable backend: stop playing, say so
-                playing.set(False)
-            busy.set(None)
-            force_update()
+    run = solara.use_memo(lambda: LiveRun(factory, publish, play_seconds), [])
+    speed = solara.use_reactive(run.play_seconds)
+    run.play_seconds = speed.value
 
-    step_task = solara.lab.use_task(  # type: ignore[call-overload]
-        step_once, dependencies=None, prefer_threaded=True, raise_error=False
-    )
+    solara.use_effect(lambda: run.close, [])  # unmounted (the tab closed): cancel the run
 
-    def play_loop() -> None:
-        run.play_token += 1
-        token = run.play_token
-        while playing.value and run.play_token == token and run.running:
-            step_once()
-            time.sleep(play_interval_ms / 1000)
-        if run.play_token == token and not run.running:
-            playing.set(False)
+    def reset() -> None:
+        run.reset(lambda: model_kwargs(params.value))
 
-    solara.lab.use_task(play_loop, dependencies=[playing.value], prefer_threaded=True)
+    solara.use_effect(reset, [params.value])
+    view = state.value.view
+    solara.use_effect(lambda: run.shown(view) if view is not None else None, [view])
 
-    Controls(view.value, busy.value, playing, step_task, rebuild)
-    if error.value:
-        solara.Error(error.value)
-    if view.value is not None:
-        RunViews(view.value)
+    Controls(state.value, run, speed, reset)
+    ProgressLine(progress)
+    with solara.Div():  # a message coming or going never remounts the views below
+        if state.value.error:
+            solara.Error(state.value.error)
+        if state.value.stopped:
+            solara.Warning(state.value.stopped)
+    if view is not None:
+        RunViews(view)
 
 
 @solara.component
 def Controls(
-    view: RunView | None,
-    busy: int | None,
-    playing: solara.Reactive[bool],
-    step: Callable[[], Any],
-    reset: Callable[[], None],
+    state: LiveState, run: LiveRun, speed: solara.Reactive[float], reset: Callable[[], None]
 ):
-    """Reset, Play/Pause and Step, and what the live model is doing."""
-    running = view is not None and view.running
-    with solara.Row(style={"align-items": "center"}):
+    """Reset, Play/Pause, Step, Stop, the play speed, and what the live model is doing."""
+    view = state.view
+    running = view is not None and view.running and not state.stopped and not state.error
+    with solara.Row(style={"align-items": "center", "flex-wrap": "wrap", "gap": "6px"}):
         solara.Button("Reset", color="primary", on_click=reset)
+        if state.can_pause:
+            solara.Button("❚❚ Pause", color="primary", on_click=run.pause)
+        else:
+            solara.Button("▶ Play", color="primary", on_click=run.play, disabled=not running)
+        solara.Button("Step", color="primary", on_click=run.step, disabled=not state.can_step)
         solara.Button(
-            "❚❚ Pause" if playing.value else "▶ Play",
-            color="primary",
-            on_click=lambda: playing.set(not playing.value),
-            disabled=not running and not playing.value,
+            "■ Stop",
+            color="error",
+            outlined=True,
+            on_click=run.stop,
+            disabled=state.busy is None and not state.playing,
         )
-        solara.Button(
-            "Step",
-            color="primary",
-            on_click=step,
-            disabled=bool(busy) or playing.value or not running,
+        solara.Select(
+            "Seconds per round",
+            values=list(PLAY_SPEEDS),
+            value=speed.value,
+            on_value=speed.set,
+            style={"min-width": "200px", "max-width": "240px"},
         )
-        if busy:
-            solara.Text(f"Round {busy} in progress…", classes=["parley-busy"])
-        elif view is not None and not view.running:
+        if state.busy is not None:
+            solara.Text(f"Round {state.busy} in progress…", classes=["parley-busy"])
+        elif view is not None and not view.running and not state.stopped:
             solara.Text("The negotiation has ended: Reset to play again.")
-    solara.ProgressLinear(bool(busy))
+
+
+@solara.component
+def ProgressLine(progress: solara.Reactive[Progress | None]):
+    """Who has decided in the LLM round in progress, the time it has taken, calls and tokens."""
+    p = progress.value
+    if p is None:
+        return
+    with solara.Column(gap="2px", classes=["parley-progress"]):
+        solara.Text(p.text(), classes=["parley-turns"])
+        solara.ProgressLinear(value=100 * len(p.decided) / max(1, p.total), color="primary")

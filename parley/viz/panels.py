@@ -11,9 +11,9 @@ from mesa.visualization.utils import update_counter
 
 from parley.metrics import action_entropy
 from parley.validity import screen_run
-from parley.viz.view import RunView
+from parley.viz.style import party_colours, swatch
+from parley.viz.view import RunView, plural
 
-_TABLE = "border-collapse: collapse; font-size: 0.9em"
 _MAX_ENTROPY_BITS = 2.585  # log2(6): all six action kinds equally often
 
 
@@ -25,20 +25,22 @@ def outcome_headline(view: RunView) -> str:
     """
     out, unit = view.outcome, view.spec.issue.unit
     if out is not None and (reason := screen_run(view.moves, view.calls).reason):
-        return f"Invalid run: {reason}; its ending after {out.round} rounds is not an outcome"
+        after = plural(out.round, "round")
+        return f"Invalid run: {reason}; its ending after {after} is not an outcome"
     if out is None:
         standing = view.standing.iloc[-1] if len(view.standing) else None
         table = "" if standing is None or standing != standing else f"; standing {standing:g}"
         state = "negotiating" if view.running else "no outcome recorded"
         return f"No outcome yet: {state}, round {view.round} of {view.max_rounds}{table} {unit}"
+    after = plural(out.round, "round")
     if out.kind == "compromise":
-        return f"Compromise at {out.value:g} {unit} after {out.round} rounds"
+        return f"Compromise at {out.value:g} {unit} after {after}"
     if out.kind == "authority_decision":
         return (
             f"Authority decision (trigger: {out.trigger}): {out.body} imposes "
-            f"{out.value:g} {unit} after {out.round} rounds"
+            f"{out.value:g} {unit} after {after}"
         )
-    return f"Run stopped after {out.round} rounds: {out.reason}"
+    return f"Run stopped after {after}: {out.reason}"
 
 
 def utilities_html(view: RunView) -> str:
@@ -46,15 +48,19 @@ def utilities_html(view: RunView) -> str:
     utilities = view.utilities()
     if not utilities:
         return ""
+    colours = party_colours(view.parties)
     rows = "".join(
-        f"<tr><td>{html.escape(p.id)}</td><td>{html.escape(p.role)}</td>"
-        f"<td align='right'>{p.ideal:g}</td><td align='right'>{utilities[p.id]:+.2f}</td></tr>"
+        f"<tr><td>{swatch(colours[p.id])}{html.escape(p.id)}</td><td>{html.escape(p.role)}</td>"
+        f"<td class='num'>{p.ideal:g}</td><td class='num'>{utilities[p.id]:+.2f}</td></tr>"
         for p in view.spec.parties
     )
-    head = "<tr><th align='left'>party</th><th align='left'>role</th><th>ideal</th>"
-    head += "<th>utility</th></tr>"
-    total = f"<tr><td colspan='3'><b>total</b></td><td align='right'><b>{sum(utilities.values()):+.2f}</b></td></tr>"  # noqa: E501
-    return f"<table style='{_TABLE}'>{head}{rows}{total}</table>"
+    head = "<tr><th>party</th><th>role</th><th class='num'>ideal</th>"
+    head += "<th class='num'>utility</th></tr>"
+    total = (
+        "<tr><td colspan='3'><b>total</b></td>"
+        f"<td class='num'><b>{sum(utilities.values()):+.2f}</b></td></tr>"
+    )
+    return f"<table class='parley-table'>{head}{rows}{total}</table>"
 
 
 def run_metrics(view: RunView) -> dict[str, str]:
@@ -67,22 +73,23 @@ def run_metrics(view: RunView) -> dict[str, str]:
     counts = Counter(actions)
     invalid = int((~moves["valid"].astype(bool)).sum()) if not moves.empty else 0
     concessions = moves[moves["action"] == "concede"] if not moves.empty else moves
+    conceders = (
+        plural(concessions["party"].nunique(), "party", "parties") if len(concessions) else ""
+    )
     out = {
         "Action entropy": f"{action_entropy(actions):.3f} bits (max {_MAX_ENTROPY_BITS})",
         "Actions": " · ".join(f"{k} {n}" for k, n in counts.most_common()) or "none yet",
-        "Concessions": f"{len(concessions)} by {concessions['party'].nunique()} parties"
-        if len(concessions)
-        else "0",
+        "Concessions": f"{len(concessions)} by {conceders}" if len(concessions) else "0",
         "Invalid turns": f"{invalid} of {len(actions)}",
         "Escalations": str(counts.get("escalate", 0)),
     }
-    out.update(_call_metrics(calls))
+    out.update(_call_metrics(calls, view.llm))
     return out
 
 
-def _call_metrics(calls: pd.DataFrame) -> dict[str, str]:
+def _call_metrics(calls: pd.DataFrame, llm: bool) -> dict[str, str]:
     if calls.empty or "total_tokens" not in calls:
-        return {"LLM calls": "0 (rule-based policy)"}
+        return {"LLM calls": "none yet" if llm else "none (rule-based policy)"}
 
     def total(col: str) -> float:
         return float(pd.to_numeric(calls[col], errors="coerce").fillna(0).sum())
@@ -115,8 +122,7 @@ def MetricsPanel(view: RunView):
     """Action entropy so far, concessions, invalid turns, tokens and latency."""
     update_counter.get()
     rows = "".join(
-        f"<tr><td style='padding-right:12px'><b>{html.escape(k)}</b></td>"
-        f"<td>{html.escape(v)}</td></tr>"
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
         for k, v in run_metrics(view).items()
     )
-    solara.HTML(tag="table", unsafe_innerHTML=rows, style=_TABLE)
+    solara.HTML(tag="table", unsafe_innerHTML=rows, classes=["parley-table"])

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from parley.config import CHOICES, DEFAULT_MODELS, RunConfig
-from parley.scenarios.loader import builtin_names
+from parley.scenarios.loader import ScenarioError, builtin_names, load_scenario
 
 #: Extra scenario files offered in the app (``os.pathsep``-separated; set by ``parley app``).
 SCENARIOS_ENV = "PARLEY_APP_SCENARIOS"
 #: A results directory the app opens for replay at start (set by ``parley app --replay``).
 REPLAY_ENV = "PARLEY_APP_REPLAY"
+#: Parameters that only an LLM policy uses (the settings hide them for rule-based ones).
+LLM_KEYS = ("condition", "backend", "model", "base_url")
 MAX_ROUNDS_LIMIT = 60
 
 
@@ -38,11 +41,14 @@ def model_params(scenarios: Sequence[str] = ()) -> dict[str, Any]:
     def select(label: str, values: Sequence[str], value: str) -> dict[str, Any]:
         return {"type": "Select", "label": label, "values": list(values), "value": value}
 
+    scenario = select("Scenario", names, RunConfig.scenario)
+    scenario["labels"] = scenario_labels(names)
+
     def text(label: str, value: str = "") -> dict[str, Any]:
         return {"type": "InputText", "label": label, "value": value}
 
     return {
-        "scenario": select("Scenario", names, RunConfig.scenario),
+        "scenario": scenario,
         "policy": select("Policy", CHOICES["policy"], RunConfig.policy),
         "condition": select("Reflection condition (LLM policy)", CHOICES["condition"], "none"),
         "backend": select("LLM backend", CHOICES["backend"], RunConfig.backend),
@@ -62,6 +68,26 @@ def model_params(scenarios: Sequence[str] = ()) -> dict[str, Any]:
         "timeout": 30.0,
         "max_retries": 1,
     }
+
+
+def scenario_labels(names: Sequence[str]) -> dict[str, str]:
+    """What the scenario chooser shows for each scenario argument: a built-in's name, a
+    file's scenario name and title (its file name if it does not load)."""
+    builtins = set(builtin_names())
+    labels: dict[str, str] = {}
+    for name in names:
+        if name in builtins:
+            labels[name] = name
+            continue
+        try:
+            spec = load_scenario(name)
+            label = f"{spec.name} · {spec.title}"
+        except ScenarioError:
+            label = f"{Path(name).name} (invalid)"
+        while label in labels.values():  # two files of one name stay apart
+            label += f" ({Path(name).name})"
+        labels[name] = label
+    return labels
 
 
 def initial_values(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -59,6 +59,10 @@ class ReplayRun:
         recorded = int(self.summary.get("rounds") or 0)
         self.last_round = max(recorded, int(moves["round"].max()) if not moves.empty else 0)
         self.openings = self._openings()
+        calls = frames.get("calls")
+        self.llm = _value(self.summary.get("policy")) == "llm" or bool(
+            calls is not None and len(calls)
+        )
         self.tolerance = spec.protocol.coalition_tolerance * spec.issue.span
 
     @classmethod
@@ -121,6 +125,7 @@ class ReplayRun:
             coalition=membership(coalitions(graph)),
             outcome=self._outcome() if final else None,
             notice=backend_failure(calls, r),
+            llm=self.llm,
         )
 
     # -- pieces ------------------------------------------------------------------------

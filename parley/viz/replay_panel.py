@@ -11,11 +11,16 @@ from mesa.visualization.utils import update_counter
 from parley.viz.components import RunViews
 from parley.viz.errors import describe_error
 from parley.viz.replay import ReplayRun, run_choices
+from parley.viz.view import plural
 
 
 @solara.component
 def ReplayOpener(on_open: Callable[[ReplayRun], None], initial_dir: str = ""):
-    """A results directory field, a run chooser for sweeps, and an Open button."""
+    """A results directory field, the run chooser of a sweep, and an Open button.
+
+    Given ``initial_dir`` (``parley app --replay DIR``), it lists the runs at once and opens
+    the first; choosing another run opens it. An error stays only until something opens.
+    """
     path = solara.use_reactive(initial_dir)
     choices = solara.use_reactive(cast(list[tuple[str, str]], []))  # (run_id, label)
     chosen = solara.use_reactive("")  # a label
@@ -38,30 +43,51 @@ def ReplayOpener(on_open: Callable[[ReplayRun], None], initial_dir: str = ""):
             chosen.set(_label(found[0]))
         return found
 
-    def open_run() -> None:
-        found = choices.value or list_runs(path.value)
+    def open_run(label: str | None = None) -> None:
+        found = list_runs(path.value) if label is None else choices.value
         if not found:
             error.set(error.value or "Give a results directory first (parley run --out DIR).")
             return
-        run_id = next((rid for rid, lbl in found if _label((rid, lbl)) == chosen.value), "")
+        if label is not None:
+            chosen.set(label)
+        want = chosen.value or _label(found[0])
+        run_id = next((rid for rid, lbl in found if _label((rid, lbl)) == want), found[0][0])
         try:
             on_open(ReplayRun.open(path.value, run_id or None))
         except Exception as err:
             error.set(describe_error(err))
+            return
+        error.set(None)
 
-    solara.InputText(
-        "Results directory (parley run --out DIR, or a sweep)",
-        value=path.value,
-        on_value=list_runs,  # type: ignore[arg-type]  # its return value is ignored
-    )
-    if len(choices.value) > 1:
-        solara.Select(
-            "Run",
-            values=[_label(c) for c in choices.value],
-            value=chosen.value,
-            on_value=chosen.set,
+    def open_initial() -> None:
+        if initial_dir and list_runs(initial_dir):
+            open_run()
+
+    solara.use_effect(open_initial, [initial_dir])
+
+    with solara.Row(style={"align-items": "center", "flex-wrap": "wrap", "gap": "8px"}):
+        with solara.Column(style={"flex": "1 1 320px", "min-width": "260px"}):
+            solara.InputText(
+                "Results directory (parley run --out DIR, or a sweep)",
+                value=path.value,
+                on_value=list_runs,  # type: ignore[arg-type]  # its return value is ignored
+            )
+        if len(choices.value) > 1:
+            with solara.Column(style={"flex": "2 1 420px", "min-width": "260px"}):
+                solara.Select(
+                    f"Run ({len(choices.value)} in this directory)",
+                    values=[_label(c) for c in choices.value],
+                    value=chosen.value,
+                    on_value=open_run,
+                )
+        solara.Button(
+            "Open recorded run", color="primary", on_click=lambda: open_run(), outlined=True
         )
-    solara.Button("Open recorded run", color="primary", on_click=open_run, outlined=True)
+    if choices.value:
+        solara.Text(
+            f"{plural(len(choices.value), 'recorded run')} in {path.value}",
+            classes=["parley-note", "parley-runs-found"],
+        )
     if error.value:
         solara.Error(error.value)
 

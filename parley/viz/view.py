@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 import networkx as nx
 import pandas as pd
 
+from parley.agents.policy import RulePolicy
 from parley.llm.records import CALL_COLUMNS
 from parley.model.model import NegotiationModel, Outcome
 from parley.model.reporters import MOVE_COLUMNS
@@ -43,6 +44,7 @@ class RunView:
         outcome: how the run ended, once it has (None before its last round).
         rationale: the authority's stated reason, when it ruled and it is known.
         notice: a warning for the page (e.g. an unreachable backend), else None.
+        llm: whether LLM negotiators play (rule-based ones make no calls, keep no ledgers).
     """
 
     spec: Scenario
@@ -59,6 +61,7 @@ class RunView:
     outcome: Outcome | None = None
     rationale: str = ""
     notice: str | None = field(default=None)
+    llm: bool = False
 
     @property
     def parties(self) -> list[str]:
@@ -112,9 +115,15 @@ def live_view(model: NegotiationModel, source: str | None = None) -> RunView:
         coalition={a.party_id: int(a.coalition or 0) for a in model.negotiators},
         outcome=model.outcome,
         rationale=model.ruling.rationale if model.ruling else "",
+        llm=any(not isinstance(a.policy, RulePolicy) for a in model.negotiators),
     )
     notice = backend_failure(calls, model.round)
     return view if notice is None else replace(view, notice=notice)
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 round``, ``2 rounds`` (``many``: an irregular plural, e.g. ``parties``)."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
 
 
 def live_source(model: NegotiationModel) -> str:
