@@ -98,8 +98,10 @@ def _front(manifest: dict, runs: pd.DataFrame, reference: str) -> list[Block]:
             "ending ≥ 10% of the range closer; diversity is the mean pairwise distance between "
             "runs' position trajectories (fraction of the range). Flags: authority collapse "
             f"('collapse': authority rate ≥ {m.AUTHORITY_COLLAPSE_RATE:g}); diversity without "
-            f"fidelity ('div-w/o-fidelity': mean entropy ≥ {m.DIVERSITY_ENTROPY_BITS:g} bit and "
-            f"authority rate ≥ {m.AUTHORITY_COLLAPSE_RATE:g}). Comparisons: Fisher exact test of "
+            f"fidelity ('div-w/o-fidelity': mean entropy ≥ {m.DIVERSITY_ENTROPY_BITS:g} bit, "
+            f"≥ {m.DYNAMICS_MIN_ROUNDS:g} rounds on average and concession arcs in "
+            f"≥ {m.DYNAMICS_MIN_ARC_RATE:.0%} of runs, yet authority rate "
+            f"≥ {m.AUTHORITY_COLLAPSE_RATE:g}). Comparisons: Fisher exact test of "
             f"each condition's authority rate against '{reference}'. The scenarios, grammar and "
             "formulas are this project's adaptation of the solver-sampler protocol.",
         ),

@@ -68,6 +68,8 @@ def _cell_row(
     entropy = float(done.action_entropy.mean()) if n else float("nan")
     pooled = m.action_entropy(a for rid in done.run_id for a in actions.get(rid, []))
     span = m.span_of(runs.iloc[0])
+    arcs = m.rate(int(done.concession_arc.sum()), n)
+    mean_rounds = float(done.rounds.mean()) if n else float("nan")
     trajs = [trajectories[rid] for rid in done.run_id if rid in trajectories]
     return {
         **key,
@@ -83,7 +85,8 @@ def _cell_row(
         **{f"trigger_{t}": int(triggers.get(t, 0)) for t in TRIGGERS},
         "entropy_mean": entropy,
         "entropy_pooled": pooled,
-        "arc_rate": m.rate(int(done.concession_arc.sum()), n).value,
+        "arc_rate": arcs.value,
+        "mean_rounds": mean_rounds,
         "diversity": m.trajectory_diversity(trajs, span),
         "outcome_entropy": m.outcome_entropy(done.outcome_class),
         "invalid_rate": m.invalid_turn_rate(
@@ -93,7 +96,7 @@ def _cell_row(
         "cost_usd": float(_sum(runs, "cost_usd")),
         "authority_collapse": bool(n) and m.authority_collapse(authority.value),
         "diversity_without_fidelity": bool(n)
-        and m.diversity_without_fidelity(entropy, authority.value),
+        and m.diversity_without_fidelity(entropy, authority.value, arcs.value, mean_rounds),
     }
 
 
@@ -138,6 +141,7 @@ def flags(cells: pd.DataFrame) -> list[str]:
         if r.diversity_without_fidelity:
             out.append(
                 f"diversity without fidelity: {where} — action entropy {r.entropy_mean:.2f} bits "
-                f"(≥ {m.DIVERSITY_ENTROPY_BITS:g}) yet {r.authority:.0%} authority decisions"
+                f"(≥ {m.DIVERSITY_ENTROPY_BITS:g}), {r.mean_rounds:.1f} rounds and concession "
+                f"arcs in {r.arc_rate:.0%} of runs, yet {r.authority:.0%} authority decisions"
             )
     return out
