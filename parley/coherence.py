@@ -140,11 +140,11 @@ def leaks(
 
     True when ``message`` contains a number that is one of :func:`private_numbers` of
     ``party`` (its reservation, a believed authority value or probability, the cost of an
-    imposed outcome, a number of its private brief) **and** is not yet public: not a value on the table so far (``table``:
-    every position, move value and number said in a message before this move, and this
-    move's own value — proposing a value makes it public) and not in a public text with the
-    same unit tag (``texts``, see :func:`public_text_numbers`; "45 minutes" in the public brief
-    does not make "45%" public).
+    imposed outcome, a number of its private brief) **and** is not yet public: not a value
+    on the table so far (``table``: every position, move value and number said in a message
+    before this move, and this move's own value — proposing a value makes it public) and
+    not in a public text with the same unit tag (``texts``, see :func:`public_text_numbers`;
+    "45 minutes" in the public brief does not make "45%" public).
     """
     private = private_numbers(party, span)
     seen = set(table)
@@ -220,7 +220,8 @@ def self_harm(
     if action == "propose" and beyond > tolerance + _EPS:
         return True
     limit = abs(float(party.reservation) - ideal)
-    moved_out = abs(after - ideal) > limit + _EPS and abs(after - ideal) > abs(before - ideal) + _EPS
+    distance = abs(after - ideal)
+    moved_out = distance > limit + _EPS and distance > abs(before - ideal) + _EPS
     if moved_out and authority_threat(party, span) < abs(after - ideal) - _EPS:
         return True
     gave_up = abs(after - ideal) > abs(before - ideal) + _EPS
@@ -335,3 +336,71 @@ def move_coherence(
         out[k] = pd.Series(flags[k], index=out.index, dtype=bool)
     out["incoherent"] = out[list(MEASURES)].any(axis=1)
     return out
+
+
+# -- runs and cells ---------------------------------------------------------------------------
+#: Columns of :func:`run_coherence`: move count, then a count per measure and for any.
+RUN_COLUMNS = ("screened_moves", *MEASURES, "incoherent")
+
+
+def run_coherence(runs: pd.DataFrame, moves: pd.DataFrame) -> pd.DataFrame:
+    """Per run (indexed by ``run_id``): how many moves were screened and how many of them
+    show each measure and any (``incoherent``), with the incoherent-move rate and its 95%
+    Wilson interval (``incoherent_rate``, ``incoherent_lo``, ``incoherent_hi``).
+
+    ``runs`` gives each run's scenario (a built-in name or a scenario file) and turn order;
+    a run whose scenario cannot be loaded any more is left out (it is not screened, not
+    counted as coherent).
+    """
+    from parley.metrics import rate  # metrics imports nothing of this module
+    from parley.scenarios.loader import ScenarioError, load_scenario
+
+    rows: dict[str, dict[str, float]] = {}
+    by_run = dict(tuple(moves.groupby("run_id"))) if len(moves) else {}
+    for run in runs.itertuples():
+        frame = by_run.get(run.run_id)
+        if frame is None or frame.empty:
+            continue
+        try:
+            scenario = load_scenario(str(run.scenario))
+        except (ScenarioError, OSError, ValueError):
+            continue
+        screened = move_coherence(frame, scenario, str(getattr(run, "turn_order", "")))
+        counts = {k: int(screened[k].sum()) for k in (*MEASURES, "incoherent")}
+        r = rate(counts["incoherent"], len(screened))
+        rows[str(run.run_id)] = {
+            "screened_moves": len(screened),
+            **counts,
+            "incoherent_rate": r.value,
+            "incoherent_lo": r.lo,
+            "incoherent_hi": r.hi,
+        }
+    columns = [*RUN_COLUMNS, "incoherent_rate", "incoherent_lo", "incoherent_hi"]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns).rename_axis("run_id")
+
+
+def cell_coherence(per_run: pd.DataFrame, run_ids: Iterable[str]) -> dict[str, float | bool]:
+    """A cell's coherence from :func:`run_coherence` rows of its runs: the pooled rate of each
+    measure over the cell's moves, the incoherent-move rate with its 95% Wilson interval,
+    and the ``incoherent`` flag (rate above :data:`INCOHERENT_MOVE_RATE`). NaN rates and no
+    flag when none of its moves could be screened."""
+    from parley.metrics import rate
+
+    mine = per_run.reindex([r for r in run_ids if r in per_run.index])
+    n = int(mine["screened_moves"].sum()) if len(mine) else 0
+    total = rate(int(mine["incoherent"].sum()) if n else 0, n)
+    out: dict[str, float | bool] = {"screened_moves": n}
+    for k in MEASURES:
+        out[f"{k}_rate"] = float(mine[k].sum()) / n if n else math.nan
+    out.update(
+        incoherent_rate=total.value if n else math.nan,
+        incoherent_lo=total.lo if n else math.nan,
+        incoherent_hi=total.hi if n else math.nan,
+        incoherent=bool(n) and incoherent(total.value),
+    )
+    return out
+
+
+def incoherent(rate: float, threshold: float = INCOHERENT_MOVE_RATE) -> bool:
+    """The ``incoherent`` flag: an incoherent-move rate above ``threshold`` (default 0.2)."""
+    return bool(rate > threshold + _EPS)

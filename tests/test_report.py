@@ -69,6 +69,9 @@ def test_markdown_report_with_figures(results: Path, tmp_path: Path) -> None:
     assert "| scenario | condition | n | failed | compromise [95% CI]" in text
     assert "authority collapse: solver · grid_curtailment · none" in text
     assert "Against the reference condition 'bounded'" in text
+    assert "| scenario | condition | moves | incoherent [95% CI] | leak |" in text
+    assert "### Coherence per run" in text
+    assert "diversity without fidelity: solver" not in text  # the solver does not negotiate
     assert len(report.figures) == 6
     for link in re.findall(r"!\[[^]]*\]\(([^)]+)\)", text):
         png = (tmp_path / link).read_bytes()
@@ -178,6 +181,7 @@ def test_cli_report_prints_the_headline(results: Path, tmp_path: Path, capsys) -
         "authority",
         "entropy",
         "arc",
+        "incoherent",
         "flags",
     ]
     assert sum("collapse" in line for line in lines) == 2  # the two solver cells
@@ -203,3 +207,56 @@ def test_cli_report_on_something_else_is_one_line_exit_2(tmp_path: Path, capsys,
     assert main(["report", str(target)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("parley report: error: ") and err.count("\n") == 1
+
+
+def test_the_coherence_screen_in_cells_and_its_flag(tmp_path: Path) -> None:
+    """A cell of moves that recite the public brief is flagged incoherent; the rate has an
+    interval; a failed run's moves are not screened."""
+    brief = "A heatwave has pushed tonight's forecast peak 1,500 MW above available supply"
+    runs = pd.DataFrame(
+        {
+            "run_id": ["a", "b"],
+            "status": ["ok", "failed"],
+            "scenario": ["grid_curtailment"] * 2,
+            "policy": ["llm"] * 2,
+            "backend": ["fake"] * 2,
+            "model": ["m"] * 2,
+            "condition": ["none"] * 2,
+            "turn_order": ["simultaneous"] * 2,
+            "seed": [0, 1],
+            "outcome": ["compromise", None],
+            "trigger": [None, None],
+            "rounds": [1, 1],
+            "issue_min": [0, 0],
+            "issue_max": [100, 100],
+            "invalid_turns": [0, 0],
+            "turns": [2, 2],
+        }
+    )
+    moves = pd.DataFrame(
+        {
+            "run_id": ["a", "a", "b", "b"],
+            "round": [1] * 4,
+            "party": ["operator", "industry"] * 2,
+            "action": ["hold"] * 4,
+            "value": [None] * 4,
+            "message": [brief, "We hold.", brief, brief],
+            "position_before": [55.0, 20.0] * 2,
+            "position_after": [55.0, 20.0] * 2,
+        }
+    )
+    agents = pd.DataFrame(
+        {
+            "run_id": ["a"] * 4,
+            "Step": [0, 0, 1, 1],
+            "party": ["operator", "industry"] * 2,
+            "position": [55, 20, 55, 20],
+        }
+    )
+    cell = cell_table(runs, moves, agents).iloc[0]
+    assert cell.screened_moves == 2 and cell.recite_rate == 0.5 and cell.leak_rate == 0.0
+    assert cell.incoherent_rate == 0.5 and cell.incoherent_lo < 0.5 < cell.incoherent_hi
+    assert cell.incoherent  # 0.5 > INCOHERENT_MOVE_RATE
+    write_results(tmp_path, {"runs": runs, "moves": moves, "agents": agents}, {"kind": "sweep"})
+    text = write_report(tmp_path).path.read_text()
+    assert "incoherent: fake/m · grid_curtailment · none — 50% of 2 moves" in text

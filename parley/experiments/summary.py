@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from parley import coherence
 from parley import metrics as m
 
 CELL = ("label", "scenario", "condition")
@@ -40,15 +41,21 @@ def cell_table(
     trajs: dict[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """One row per cell with n, rates and intervals, triggers, entropies, arcs, diversity,
-    invalid-turn rate, tokens, cost and the two flags.
+    invalid-turn rate, tokens, cost, the two flags, and the coherence screen
+    (:func:`parley.coherence.cell_coherence`: per-measure rates, the incoherent-move rate
+    with its interval, and the ``incoherent`` flag) over the moves of its completed runs.
 
     ``trajs`` may pass :func:`parley.metrics.trajectories` of ``agents`` if already computed.
     """
     trajs = m.trajectories(agents) if trajs is None else trajs
     per_run = labelled(m.run_metrics(runs, moves, agents, trajs))
     actions = moves.groupby("run_id")["action"].apply(list).to_dict() if len(moves) else {}
+    screened = coherence.run_coherence(runs, moves)
     rows = [
-        _cell_row(dict(zip(CELL, key, strict=True)), group, trajs, actions)
+        {
+            **_cell_row(dict(zip(CELL, key, strict=True)), group, trajs, actions),
+            **coherence.cell_coherence(screened, group.run_id[group.completed]),
+        }
         for key, group in per_run.groupby(list(CELL), sort=True)
     ]
     return pd.DataFrame(rows)
@@ -137,6 +144,12 @@ def flags(cells: pd.DataFrame) -> list[str]:
             out.append(
                 f"authority collapse: {where} — {r.authority:.0%} of {r.n} runs end in an "
                 f"authority decision (≥ {m.AUTHORITY_COLLAPSE_RATE:.0%})"
+            )
+        if getattr(r, "incoherent", False):
+            out.append(
+                f"incoherent: {where} — {r.incoherent_rate:.0%} of {r.screened_moves} moves "
+                f"leak, recite, harm the mover or contradict their message "
+                f"(> {coherence.INCOHERENT_MOVE_RATE:.0%})"
             )
         if r.diversity_without_fidelity:
             out.append(
