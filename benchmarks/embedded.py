@@ -71,7 +71,7 @@ def synthetic_model(scenario: str, upto: int, seed: int = 7) -> NegotiationModel
 
 def observations(scenario: str, round_no: int) -> list[Observation]:
     model = synthetic_model(scenario, round_no)
-    return [model.observe(a, ()) for a in model.negotiators]
+    return [a.observe() for a in model.negotiators]
 
 
 def prefix_first(obs: Observation, framing: Framing) -> list[dict[str, str]]:

@@ -15,6 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from parley.agents.authority import AuthorityAgent
+from parley.agents.negotiator import NegotiatorAgent
 from parley.grammar import (
     ACTION_KINDS,
     MAX_MESSAGE_WORDS,
@@ -35,11 +37,12 @@ def run_model(params: Mapping[str, Any], seed: Any) -> NegotiationModel:
 
 
 def frames(model: NegotiationModel) -> dict[str, pd.DataFrame]:
-    """The recorded frames of a model: model and agent reporters, moves and calls tables."""
+    """The recorded frames of a model: model and agent-type reporters, moves and calls."""
     dc = model.datacollector
     return {
         "model": dc.get_model_vars_dataframe(),
-        "agents": dc.get_agent_vars_dataframe(),
+        "agents": dc.get_agenttype_vars_dataframe(NegotiatorAgent),
+        "authority": dc.get_agenttype_vars_dataframe(AuthorityAgent),
         "moves": dc.get_table_dataframe("moves"),
         # Latency is wall time, the one recorded value that may differ between reruns.
         "calls": dc.get_table_dataframe("calls").drop(columns=["latency_s"], errors="ignore"),

@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 
 from parley.agents.authority import AuthorityAgent, rule_based_ruling
+from parley.agents.negotiator import NegotiatorAgent
 from parley.grammar import Action, ActionKind
 from parley.model.model import NegotiationModel
 from parley.scenarios import load_scenario
@@ -89,7 +90,7 @@ def test_intervention_is_recorded(tiny, scripted) -> None:
     authority = next(iter(model.agents_by_type[AuthorityAgent]))
     assert authority is model.authority
     assert authority.ruling == model.ruling
-    assert (authority.position, authority.last_action) == (70, "rule")
+    assert (authority.ruling.value, authority.ruling.rule) == (70, "preference")
     out = model.outcome
     assert (out.kind, out.trigger, out.value, out.body, out.round) == (
         "authority_decision",
@@ -98,9 +99,12 @@ def test_intervention_is_recorded(tiny, scripted) -> None:
         "Judge",
         1,
     )
-    agents = model.datacollector.get_agent_vars_dataframe().reset_index()
-    row = agents[agents["party"] == "authority"].iloc[-1]
-    assert (row["position"], row["last_action"]) == (70, "rule")
+    # The authority's own reporters (agenttype_reporters): empty until it rules.
+    frame = model.datacollector.get_agenttype_vars_dataframe(AuthorityAgent)
+    assert frame["value"].isna().tolist() == [True, False] and frame["value"].iloc[-1] == 70
+    assert (frame.iloc[-1]["body"], frame.iloc[-1]["rule"]) == ("Judge", "preference")
+    negotiators = model.datacollector.get_agenttype_vars_dataframe(NegotiatorAgent)
+    assert set(negotiators["party"]) == {"a", "b"}
 
 
 def test_imposed_outcome_costs_the_process_cost(tiny, scripted) -> None:

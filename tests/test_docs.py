@@ -215,6 +215,7 @@ def extending_blocks(lang: str) -> list[str]:
 
 
 def test_extending_condition_example_works(monkeypatch):
+    from parley import config
     from parley.agents import factory, prompting, reflection
     from parley.llm.fakes import PuppetLLM, negotiator_responder
     from parley.model.model import NegotiationModel
@@ -228,6 +229,7 @@ def test_extending_condition_example_works(monkeypatch):
     exec(registration, namespace)
     monkeypatch.setattr(reflection, "LAYERS", layers)
     monkeypatch.setattr(factory, "CONDITIONS", (*factory.CONDITIONS, "premortem"))
+    monkeypatch.setitem(config.CHOICES, "condition", factory.CONDITIONS)  # what an edit gives
     real_template = prompting.template
 
     def template(name):

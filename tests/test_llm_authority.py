@@ -36,7 +36,8 @@ def test_valid_ruling_is_imposed_and_recorded():
     values = request.schema["properties"]["value"]["enum"]
     assert 0 in values and 100 in values and 55 in values and len(values) <= 45
     assert list(request.schema["properties"]) == ["ruling", "value"]
-    assert judge.last_call["purpose"] == "authority" and judge.last_call["valid"] is True
+    (call,) = ruling.calls  # the ruling carries its call, as a decision does
+    assert call["purpose"] == "authority" and call["valid"] is True
 
 
 def test_ruling_text_is_cut_to_sixty_words():
@@ -60,17 +61,18 @@ def test_invalid_ruling_falls_back_to_the_rule(reply, reason):
     ruling = judge.rule(SPEC, "escalation", CONTEXT, fallback=rule)
     assert (ruling.value, ruling.rule, ruling.rationale) == (rule.value, rule.rule, rule.rationale)
     assert ruling.fallback.startswith("invalid LLM ruling") and reason in ruling.fallback
-    assert judge.last_call["valid"] is False and reason in judge.last_call["error"]
+    (call,) = ruling.calls
+    assert call["valid"] is False and reason in call["error"]
 
 
 def test_backend_failure_and_budget_fall_back_too():
     judge = LLMJudge(ScriptedLLM([LLMError("refused", fault="connection")]))
     ruling = judge.rule(SPEC, "deadlock", CONTEXT, fallback=fallback())
     assert ruling.fallback == "LLM failed (connection): refused"
-    assert judge.last_call["fault"] == "connection"
+    assert [c["fault"] for c in ruling.calls] == ["connection"]
     judge = LLMJudge(ScriptedLLM([BudgetExceeded("cost cap reached")]))
     ruling = judge.rule(SPEC, "deadlock", CONTEXT, fallback=fallback())
-    assert ruling.fallback == "budget: cost cap reached" and judge.last_call is None
+    assert ruling.fallback == "budget: cost cap reached" and ruling.calls == ()
 
 
 def test_prompt_names_the_authority_trigger_and_table():

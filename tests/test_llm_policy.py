@@ -31,7 +31,7 @@ def observations(scenario: str = "grid_curtailment", seed: int = 1):
     """The observations of every negotiator of round 1 (a rule-based model, no LLM)."""
     model = NegotiationModel(scenario=scenario, policy="heuristic", rng=seed)
     model.round = 1
-    return model, [model.observe(a, ()) for a in model.negotiators]
+    return model, [a.observe() for a in model.negotiators]
 
 
 def propose(value: float, message: str = "Let us meet there.") -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from parley.agents.negotiator import NegotiatorAgent
 from parley.grammar import Action, ActionKind
 from parley.model.coalitions import coalition_graph, coalitions, membership
 from parley.model.model import NegotiationModel
@@ -102,8 +103,7 @@ def test_model_records_coalitions_every_round() -> None:
     assert len(rounds) == model.round + 1  # the opening plus every round
     assert (rounds["n_coalitions"] >= 1).all()
     assert (rounds["largest_coalition"] <= len(model.spec.parties)).all()
-    agents = model.datacollector.get_agent_vars_dataframe().reset_index()
-    negotiators = agents[agents["party"] != "authority"]
+    negotiators = model.datacollector.get_agenttype_vars_dataframe(NegotiatorAgent)
     assert negotiators["coalition"].notna().all()
     assert model.coalition_tolerance == model.spec.protocol.coalition_tolerance * 100
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import mesa
 
@@ -19,6 +20,9 @@ class Ruling:
     trigger: str
     rationale: str = ""
     fallback: str | None = None  # why a rule-based ruling replaced an LLM one, if it did
+    #: One ``calls`` row per LLM call made to reach the ruling (empty for a rule), like
+    #: :attr:`parley.agents.observation.Decision.calls`.
+    calls: tuple[dict[str, Any], ...] = field(default=(), compare=False)
 
 
 def rule_based_ruling(scenario: Scenario, trigger: str, rng) -> Ruling:
@@ -59,7 +63,9 @@ class AuthorityAgent(mesa.Agent):
     """Intervenes once, on a trigger (``escalation``, ``deadlock`` or ``deadline``).
 
     With ``judge`` set (an LLM authority, see :mod:`parley.agents.llm_authority`), the
-    ruling is written by the judge; an invalid one falls back to the scenario's rule.
+    ruling is written by the judge; an invalid one falls back to the scenario's rule. The
+    agent records its ruling's LLM calls in the model's ``calls`` table itself, as a
+    negotiator records its turn's.
     """
 
     def __init__(self, model: mesa.Model, scenario: Scenario, judge=None) -> None:
@@ -67,13 +73,6 @@ class AuthorityAgent(mesa.Agent):
         self.spec = scenario
         self.judge = judge
         self.ruling: Ruling | None = None
-        # Attributes shared with negotiators so agent reporters can read every agent.
-        self.party_id = "authority"
-        self.position: float | None = None
-        self.last_action: str | None = None
-        self.coalition: int | None = None
-        self.cumulative_concession: float | None = None
-        self.invalid_turns: int | None = None
 
     def intervene(self, trigger: str, context: dict) -> Ruling:
         """Decide the outcome; the draw of an ambiguous authority uses the model's rng."""
@@ -81,6 +80,5 @@ class AuthorityAgent(mesa.Agent):
         if self.judge is not None:
             ruling = self.judge.rule(self.spec, trigger, context, fallback=ruling)
         self.ruling = ruling
-        self.position = ruling.value
-        self.last_action = "rule"
+        self.model.record_calls(ruling.calls, "authority")  # type: ignore[attr-defined]
         return ruling

@@ -9,15 +9,11 @@ from parley.agents.policy import Policy
 from parley.agents.rules import HeuristicPolicy, SolverPolicy
 from parley.scenarios.schema import Scenario
 
+# The choices of what this factory builds; checked with every other parameter by
+# :class:`parley.config.RunConfig`.
 POLICIES = ("heuristic", "solver", "llm")
 CONDITIONS = ("none", "none_budget", "bounded", "private_memo", "private_persona", "native")
 AUTHORITIES = ("rule", "llm")
-
-
-def check_choice(kind: str, value: str, allowed: tuple[str, ...]) -> None:
-    """Raise a one-line ValueError if ``value`` is not one of ``allowed``."""
-    if value not in allowed:
-        raise ValueError(f"unknown {kind} '{value}' (one of: {', '.join(allowed)})")
 
 
 def build_policies(
@@ -26,18 +22,14 @@ def build_policies(
     """A policy per party, and the LLM they share (None for rule-based policies).
 
     ``params["policy"]`` may also be a :class:`Policy` object or a callable ``party -> Policy``
-    (test doubles and notebooks).
+    (test doubles and notebooks). The values were checked by :class:`parley.config.RunConfig`.
     """
     policy = params["policy"]
-    condition = params["condition"]
-    check_choice("condition", condition, CONDITIONS)
-    check_choice("authority", params.get("authority", "rule"), AUTHORITIES)
     if not isinstance(policy, str):
         make = (
             policy if callable(policy) and not isinstance(policy, Policy) else (lambda _p: policy)
         )
         return {p.id: make(p) for p in scenario.parties}, llm
-    check_choice("policy", policy, POLICIES)
     match policy:
         case "heuristic":
             return {p.id: HeuristicPolicy() for p in scenario.parties}, llm

@@ -4,8 +4,8 @@
 ``authority="llm"``. It asks for ``{"ruling": ..., "value": ...}`` with ``value`` an enum
 of allowed values (so small models stay in range). An invalid reply, a backend failure or
 an exhausted budget returns the scenario's rule-based ruling with ``fallback`` naming why.
-The call itself is exposed as :attr:`LLMJudge.last_call` (a ``calls`` row, purpose
-``authority``) for the model to record.
+The ruling carries its call (a ``calls`` row, purpose ``authority``) in
+:attr:`~parley.agents.authority.Ruling.calls`, as a decision carries its calls.
 """
 
 from __future__ import annotations
@@ -60,13 +60,12 @@ class LLMJudge:
         self.llm = llm
         self.temperature = temperature
         self.max_tokens = max_tokens
-        self.last_call: dict[str, Any] | None = None
 
     def rule(
         self, scenario: Scenario, trigger: str, context: Mapping[str, Any], *, fallback: Ruling
     ) -> Ruling:
-        """The LLM's ruling, or ``fallback`` (with ``fallback`` set to the reason) if invalid."""
-        self.last_call = None
+        """The LLM's ruling, or ``fallback`` (with ``fallback`` set to the reason) if invalid;
+        either way with the call made in ``calls``."""
         positions = dict(context.get("positions", {}))
         standing = context.get("standing")
         request = Request.of(
@@ -81,17 +80,17 @@ class LLMJudge:
         except LLMError as err:
             if err.fault in CONFIG_FAULTS:
                 raise  # a misconfigured run stops rather than fall back in silence
-            self.last_call = self._record(None, error=None, failure=err)
-            return replace(fallback, fallback=f"LLM failed ({err.fault}): {err}")
+            call = self._record(None, error=None, failure=err)
+            return replace(fallback, fallback=f"LLM failed ({err.fault}): {err}", calls=(call,))
         except BudgetExceeded as err:
             return replace(fallback, fallback=f"budget: {err}")
         try:
             value, text = read_ruling(completion, scenario)
         except InvalidAction as err:
-            self.last_call = self._record(completion, error=str(err))
-            return replace(fallback, fallback=f"invalid LLM ruling: {err}")
-        self.last_call = self._record(completion, error=None)
-        return Ruling(value, scenario.authority.name, "llm", trigger, text)
+            call = self._record(completion, error=str(err))
+            return replace(fallback, fallback=f"invalid LLM ruling: {err}", calls=(call,))
+        call = self._record(completion, error=None)
+        return Ruling(value, scenario.authority.name, "llm", trigger, text, calls=(call,))
 
     def _record(
         self, completion: Completion | None, error: str | None, failure: LLMError | None = None

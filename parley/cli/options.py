@@ -1,19 +1,21 @@
-"""Command-line options shared by the commands that build models (run, sweep, app)."""
+"""Command-line options shared by the commands that build models (run, sweep, app).
+
+Every flag is a :class:`~parley.config.RunConfig` parameter: its choices and default come
+from there (:data:`DEFAULTS`, :data:`~parley.config.CHOICES`); :func:`run_config` checks
+the parsed flags as the model will.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
-from parley.agents.factory import AUTHORITIES, CONDITIONS, POLICIES
 from parley.cli import UserError
-from parley.llm.structured import MODES, SERVER_MODES
-from parley.model.model import TURN_ORDERS
+from parley.config import CHOICES, DEFAULT_MODELS, PARAMETERS, RunConfig, model_of
 
-SERVERS = tuple(SERVER_MODES)
-
-BACKENDS = ("embedded", "openai")
-CACHE_MODES = ("off", "record", "replay", "auto")
+#: Every parameter's default (the CLI's own default policy differs: see DEFAULT_POLICY).
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig)}
 DEFAULT_POLICY = "llm"  # the embedded LLM; `--policy heuristic` needs no model at all
 
 
@@ -21,6 +23,16 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def seed_count(text: str) -> int:
+    """A number of seeds: at least 1, at most the grid's limit."""
+    from parley.experiments.grid import MAX_SEEDS
+
+    value = positive_int(text)
+    if value > MAX_SEEDS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SEEDS}, got {value}")
     return value
 
 
@@ -51,7 +63,7 @@ def add_model_options(p: argparse.ArgumentParser, *, sweep: bool = False) -> Non
     g = p.add_argument_group("negotiation")
     g.add_argument(
         "--scenario",
-        default=None if sweep else "grid_curtailment",
+        default=None if sweep else DEFAULTS["scenario"],
         **many,
         help="built-in scenario name or path to a scenario YAML file (see `parley scenarios`)",
     )
@@ -59,21 +71,21 @@ def add_model_options(p: argparse.ArgumentParser, *, sweep: bool = False) -> Non
         "--policy",
         default=None if sweep else DEFAULT_POLICY,
         **many,
-        choices=POLICIES,
+        choices=CHOICES["policy"],
         help="who decides: the LLM, the rule-based 'heuristic' sampler, or the "
         "rule-based 'solver' (default: %(default)s)",
     )
     g.add_argument(
         "--condition",
-        default=None if sweep else "none",
-        choices=CONDITIONS,
+        default=None if sweep else DEFAULTS["condition"],
+        choices=CHOICES["condition"],
         **many,
         help="reflection condition of LLM negotiators (default: %(default)s)",
     )
     g.add_argument(
         "--turn-order",
-        default="simultaneous",
-        choices=TURN_ORDERS,
+        default=DEFAULTS["turn_order"],
+        choices=CHOICES["turn_order"],
         help="all decide on one observation, or one after another (default: %(default)s)",
     )
     g.add_argument(
@@ -84,16 +96,16 @@ def add_model_options(p: argparse.ArgumentParser, *, sweep: bool = False) -> Non
     )
     g.add_argument(
         "--authority",
-        default="rule",
-        choices=AUTHORITIES,
+        default=DEFAULTS["authority"],
+        choices=CHOICES["authority"],
         help="'rule': the scenario's authority rule; 'llm': an LLM writes the ruling "
         "(default: %(default)s)",
     )
     g = p.add_argument_group("LLM")
     g.add_argument(
         "--backend",
-        default="embedded",
-        choices=BACKENDS,
+        default=DEFAULTS["backend"],
+        choices=CHOICES["backend"],
         help="'embedded': the offline llama.cpp model shipped on PyPI; 'openai': "
         "any OpenAI-compatible server (default: %(default)s)",
     )
@@ -101,8 +113,9 @@ def add_model_options(p: argparse.ArgumentParser, *, sweep: bool = False) -> Non
         "--model",
         default=None,
         **many,
-        help="model name: qwen2.5-0.5b (default) or qwen2.5-1.5b for the embedded "
-        "backend; the server's model id for --backend openai",
+        help=f"model name: {DEFAULT_MODELS['embedded']} (default) or qwen2.5-1.5b for the "
+        f"embedded backend; the server's model id for --backend openai (default: "
+        f"{DEFAULT_MODELS['openai']})",
     )
     g.add_argument(
         "--base-url",
@@ -112,21 +125,21 @@ def add_model_options(p: argparse.ArgumentParser, *, sweep: bool = False) -> Non
     )
     g.add_argument(
         "--api-key-env",
-        default="OPENAI_API_KEY",
+        default=DEFAULTS["api_key_env"],
         help="name of the environment variable that holds the API key "
         "(default: %(default)s; the key itself is never written anywhere)",
     )
     g.add_argument(
         "--server",
         default=None,
-        choices=SERVERS,
+        choices=CHOICES["server"],
         help="kind of OpenAI-compatible server, which decides how structured output is asked "
         "for (default: inferred from --base-url; OpenAI's API when none)",
     )
     g.add_argument(
         "--structured",
         default=None,
-        choices=MODES,
+        choices=CHOICES["structured"],
         help="override the structured-output mode: json_schema (OpenAI, vLLM, Ollama), "
         "json_object_schema (llama.cpp server), json_object, grammar (GBNF), text (extract "
         "JSON from prose)",
@@ -140,33 +153,33 @@ def add_model_options(p: argparse.ArgumentParser, *, sweep: bool = False) -> Non
     g.add_argument(
         "--temperature",
         type=temperature,
-        default=0.8,
+        default=DEFAULTS["temperature"],
         help="sampling temperature (default: %(default)s)",
     )
     g.add_argument(
         "--max-concurrency",
         type=positive_int,
-        default=5,
+        default=DEFAULTS["max_concurrency"],
         help="LLM calls in flight at once in a simultaneous round (default: %(default)s)",
     )
     g.add_argument(
         "--timeout",
         type=positive_float,
-        default=60.0,
+        default=DEFAULTS["timeout"],
         help="seconds before one LLM request times out (default: %(default)s)",
     )
     g.add_argument(
         "--max-retries",
         type=int,
-        default=2,
+        default=DEFAULTS["max_retries"],
         choices=range(0, 6),
         metavar="{0..5}",
         help="retries of a failed request: 429, 5xx, timeouts (default: %(default)s)",
     )
     g.add_argument(
         "--cache",
-        default="off",
-        choices=CACHE_MODES,
+        default=DEFAULTS["cache"],
+        choices=CHOICES["cache"],
         help="record/replay cache of LLM calls (default: %(default)s)",
     )
     g.add_argument(
@@ -183,36 +196,27 @@ def add_model_options(p: argparse.ArgumentParser, *, sweep: bool = False) -> Non
 
 
 def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """NegotiationModel keyword arguments from parsed flags (single-run commands)."""
-    return {
-        "scenario": args.scenario,
-        "policy": args.policy,
-        "condition": args.condition,
-        "backend": args.backend,
-        "model": args.model or default_model(args.backend),
-        "base_url": args.base_url,
-        "api_key_env": args.api_key_env,
-        "server": args.server,
-        "structured": args.structured,
-        "reasoning": args.reasoning,
-        "turn_order": args.turn_order,
-        "max_rounds": args.max_rounds,
-        "temperature": args.temperature,
-        "max_concurrency": args.max_concurrency,
-        "authority": args.authority,
-        "cache": args.cache,
-        "cache_path": args.cache_path,
-        "max_tokens_total": args.max_tokens_total,
-        "timeout": args.timeout,
-        "max_retries": args.max_retries,
-    }
+    """NegotiationModel keyword arguments from parsed flags: every parameter that has a flag
+    (a parameter without one keeps its default)."""
+    kwargs = {name: getattr(args, name) for name in PARAMETERS if hasattr(args, name)}
+    if isinstance(kwargs.get("backend"), str):
+        kwargs["model"] = kwargs.get("model") or default_model(kwargs["backend"])
+    return kwargs
+
+
+def run_config(args: argparse.Namespace) -> RunConfig:
+    """The run configuration of a single-run command's flags; a bad value is one line."""
+    try:
+        return RunConfig.from_kwargs(model_kwargs(args))
+    except ValueError as err:
+        raise UserError(str(err)) from None
 
 
 def default_model(backend: str) -> str:
-    match backend:
-        case "embedded":
-            return "qwen2.5-0.5b"
-        case "openai":
-            return "gpt-4o-mini"
-        case _:
-            raise UserError(f"unknown backend '{backend}' (one of: {', '.join(BACKENDS)})")
+    """The backend's default model (:data:`parley.config.DEFAULT_MODELS`); one line if unknown."""
+    try:
+        return model_of({"backend": backend})
+    except KeyError:
+        raise UserError(
+            f"unknown backend '{backend}' (one of: {', '.join(CHOICES['backend'])})"
+        ) from None

@@ -14,15 +14,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from parley.cli import UserError
+from parley.config import uses_llm
 
 CONNECT_TIMEOUT_S = 5.0
 
 
 def needs_server(params: Mapping[str, Any]) -> bool:
     """Whether a run with ``params`` calls an OpenAI-compatible server at ``base_url``."""
-    uses_llm = "llm" in (params.get("policy"), params.get("authority"))
     return (
-        uses_llm
+        uses_llm(params)
         and params.get("backend") == "openai"
         and bool(params.get("base_url"))
         and params.get("cache") != "replay"  # a replay never calls the server
@@ -31,7 +31,10 @@ def needs_server(params: Mapping[str, Any]) -> bool:
 
 def check_server(base_url: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
     """Raise :class:`UserError` unless ``base_url`` is an http(s) URL accepting connections."""
-    parts = urlsplit(base_url)
+    try:
+        parts = urlsplit(base_url)
+    except ValueError as err:  # e.g. "Invalid IPv6 URL" for http://[::1:8000/v1
+        raise UserError(f"--base-url {base_url!r} is not a valid URL ({err})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UserError(
             f"--base-url {base_url!r} is not an http(s) URL (e.g. http://127.0.0.1:8000/v1)"
@@ -72,9 +75,8 @@ def check_caches(cells: Iterable[Mapping[str, Any]]) -> None:
 
     checked: set[str] = set()
     for params in cells:
-        uses_llm = "llm" in (params.get("policy"), params.get("authority"))
         path = str(params.get("cache_path") or DEFAULT_CACHE_PATH)
-        if not uses_llm or (params.get("cache") or "off") == "off" or path in checked:
+        if not uses_llm(params) or (params.get("cache") or "off") == "off" or path in checked:
             continue
         try:
             CacheStore(path).close()

@@ -9,6 +9,7 @@ need no LLM and finish in seconds.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from parley.cli import UserError
 from parley.cli.errors import user_errors
@@ -50,6 +51,24 @@ def run(args: argparse.Namespace) -> int:
             "policy": ["llm"],
         }
         grid = build_grid_from_args(args, defaults)
+        check_only_this_grid(args.out, grid)
         execute(args, grid, kind="protocol")
         report(args.out, args.format, args.reference)
     return 0
+
+
+def check_only_this_grid(out_dir: str, grid: Any) -> None:
+    """Refuse an ``--out`` holding runs outside ``grid`` (an earlier, different sweep).
+
+    A sweep directory keeps every shard it ever got, and the report reads them all: the
+    protocol's report would mix the old grid's runs in. Resuming the same grid is fine.
+    """
+    from parley.experiments.shards import scan, shard_dir
+
+    ours = {r.run_id for r in grid.runs()}
+    other = [rid for rid in scan(shard_dir(out_dir)) if rid not in ours]
+    if other:
+        raise UserError(
+            f"{out_dir}: holds {len(other)} runs of another grid, which the protocol's report "
+            "would mix in; choose another --out (or rerun that grid there)"
+        )

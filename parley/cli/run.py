@@ -9,7 +9,7 @@ from typing import Any
 
 from parley.cli import UserError
 from parley.cli.errors import user_errors
-from parley.cli.options import add_model_options, model_kwargs, seed_int
+from parley.cli.options import add_model_options, run_config, seed_int
 from parley.cli.preflight import check_servers
 
 
@@ -48,12 +48,12 @@ def run(args: argparse.Namespace) -> int:
     from parley.model.model import NegotiationModel
     from parley.transcript import header, outcome_text, round_text
 
-    kwargs = model_kwargs(args)
-    check_servers([kwargs])
+    config = run_config(args)
+    check_servers([config.kwargs()])
     with user_errors():
         if args.out:  # checked before the run, not after it: a finished run is never lost
             check_out_dir(args.out, "run")
-        model = NegotiationModel(**kwargs, rng=args.seed)
+        model = NegotiationModel(config, rng=args.seed)
         if not args.quiet:
             print(header(model), end="\n\n", flush=True)
         progress = TurnProgress(model) if model.llm is not None else None
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
                 print(round_text(model, private=args.private), end="\n\n", flush=True)
         print(outcome_text(model))
         if args.out:
-            manifest = build_manifest("run", {**kwargs, "rng": args.seed})
+            manifest = build_manifest("run", {**config.to_manifest(), "rng": args.seed})
             path = write_results(args.out, run_frames(model), manifest)
             print(
                 f"Wrote {path}/ (runs, rounds, agents, moves, calls .parquet + manifest.json)",

@@ -13,9 +13,11 @@ from parley.cli.options import (
     default_model,
     model_kwargs,
     positive_int,
+    seed_count,
     seed_int,
 )
 from parley.cli.preflight import check_caches, check_servers
+from parley.experiments.grid import MAX_SEEDS
 
 if TYPE_CHECKING:
     from parley.experiments.grid import Grid
@@ -43,10 +45,11 @@ def add_sweep_options(p: argparse.ArgumentParser) -> None:
     seeds = g.add_mutually_exclusive_group()
     seeds.add_argument(
         "--seeds",
-        type=positive_int,
+        type=seed_count,
         default=None,
         metavar="N",
-        help="run seeds 0..N-1 in every cell (default: 15, as in the paper)",
+        help=f"run seeds 0..N-1 in every cell, N at most {MAX_SEEDS} (default: 15, as in the "
+        "paper)",
     )
     seeds.add_argument(
         "--seed-list",

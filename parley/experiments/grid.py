@@ -1,7 +1,7 @@
 """A sweep's grid: cells of NegotiationModel parameters × seeds, each run with a stable id.
 
 A grid comes from command-line flags or from a YAML file whose keys are
-:class:`~parley.model.model.NegotiationModel` keyword arguments plus ``seeds``; a list value
+:class:`~parley.config.RunConfig` parameters plus ``seeds``; a list value
 is an axis of the grid (all combinations are run), a scalar is fixed::
 
     scenario: [grid_curtailment, trading_limits_unified]
@@ -19,7 +19,6 @@ restarted sweep recognizes finished runs whatever order they ran in.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import itertools
 import json
 from collections.abc import Mapping, Sequence
@@ -29,39 +28,22 @@ from typing import Any
 
 import yaml
 
-from parley.agents.factory import AUTHORITIES, CONDITIONS, POLICIES, check_choice
-from parley.model.model import TURN_ORDERS, NegotiationModel
+from parley.config import (
+    CHOICES,
+    LLM_KEYS,
+    OPERATIONAL_KEYS,
+    PARAMETERS,
+    check_choice,
+    uses_llm,
+)
 from parley.scenarios import load_scenario
 
 DEFAULT_SEEDS = 15
-#: Parameters that only matter to an LLM (dropped from cells whose runs use none).
-LLM_KEYS = frozenset(
-    {
-        "backend",
-        "model",
-        "base_url",
-        "api_key_env",
-        "server",
-        "structured",
-        "reasoning",
-        "temperature",
-        "max_concurrency",
-        "cache",
-        "cache_path",
-        "max_tokens_total",
-        "timeout",
-        "max_retries",
-    }
-)
-#: Operational knobs that do not change a run's result: left out of the run id, so a
-#: restart with another timeout, port or cache mode still finds its finished runs.
-OPERATIONAL_KEYS = frozenset(
-    {"base_url", "api_key_env", "max_concurrency", "cache", "cache_path", "timeout", "max_retries"}
-)
-PARAMETERS = tuple(
-    p for p in inspect.signature(NegotiationModel).parameters if p not in {"llm", "rng"}
-)
-BACKENDS = ("embedded", "openai")
+#: The most seeds a grid may have (a typo like ``--seeds 10000000`` is refused, not run).
+MAX_SEEDS = 10_000
+# LLM_KEYS (dropped from cells whose runs use no LLM) and OPERATIONAL_KEYS (left out of the
+# run id, so a restart with another timeout, port or cache mode still finds its finished
+# runs) are declared with the parameters in parley.config.
 
 
 @dataclass(frozen=True)
@@ -105,7 +87,7 @@ class Grid:
 def canonical_cell(params: Mapping[str, Any]) -> str:
     """A cell's parameters as sorted JSON; LLM knobs are dropped when no LLM is involved."""
     cell = {k: v for k, v in params.items() if v is not None}
-    if cell.get("policy", "heuristic") != "llm" and cell.get("authority", "rule") != "llm":
+    if not uses_llm(cell):
         cell = {k: v for k, v in cell.items() if k not in LLM_KEYS}
     return json.dumps(cell, sort_keys=True)
 
@@ -131,24 +113,17 @@ def build_grid(
         raise ValueError("the grid has no seeds")
     if any(int(s) < 0 for s in seeds):
         raise ValueError("seeds must be non-negative")
+    if len(seeds) > MAX_SEEDS:
+        raise ValueError(f"at most {MAX_SEEDS} seeds per grid, got {len(seeds)}")
     checked = {k: [_normalize(k, v) for v in vs] for k, vs in axes.items()}
     constants = {k: _normalize(k, v) for k, v in fixed.items()}
     return Grid(checked, constants, tuple(dict.fromkeys(int(s) for s in seeds)))
 
 
-_CHOICES = {
-    "policy": POLICIES,
-    "condition": CONDITIONS,
-    "authority": AUTHORITIES,
-    "turn_order": TURN_ORDERS,
-    "backend": BACKENDS,
-}
-
-
 def _normalize(name: str, value: Any) -> Any:
     """Check one value; a scenario file path becomes absolute (workers may run elsewhere)."""
-    if name in _CHOICES and value is not None:
-        check_choice(name.replace("_", " "), str(value), _CHOICES[name])
+    if name in CHOICES and value is not None:
+        check_choice(name, str(value))
     if name == "scenario":
         load_scenario(str(value))  # a ScenarioError names the file and the field
         path = Path(str(value))
@@ -188,5 +163,7 @@ def seed_list(seeds: int | Sequence[int] | None) -> list[int]:
     if isinstance(seeds, int):
         if seeds < 1:
             raise ValueError(f"the number of seeds must be at least 1, got {seeds}")
+        if seeds > MAX_SEEDS:
+            raise ValueError(f"the number of seeds must be at most {MAX_SEEDS}, got {seeds}")
         return list(range(seeds))
     return [int(s) for s in seeds]

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from parley.agents.negotiator import NegotiatorAgent
 from parley.llm.records import CALL_COLUMNS
 from parley.model.model import NegotiationModel
 from parley.model.reporters import MOVE_COLUMNS
@@ -19,19 +20,21 @@ Columns = dict[str, list[Any]]
 
 
 def run_summary(model: NegotiationModel) -> dict[str, Any]:
-    """One row describing a run: parameters, outcome, utilities, invalid turns, tokens."""
+    """One row describing a run: parameters, outcome, utilities, invalid turns, tokens.
+
+    The parameters are :meth:`RunConfig.to_row <parley.config.RunConfig.to_row>`'s, with the
+    deadline and history window as the run used them (the scenario's when not set), so
+    :meth:`RunConfig.from_row <parley.config.RunConfig.from_row>` rebuilds the run.
+    """
     out = model.outcome
     utilities = model.utilities()
     calls = _table(model, "calls", CALL_COLUMNS)
     moves = _table(model, "moves", MOVE_COLUMNS)
-    llm = model.params["policy"] == "llm"
+    setting = model.config.to_row()
+    setting.update(max_rounds=model.max_rounds, history_window=model.history_window)
     row: dict[str, Any] = {
         "scenario": model.spec.name,
-        "policy": str(model.params["policy"]),
-        "condition": model.condition,
-        "backend": model.params["backend"] if llm else "none",
-        "model": model.params["model"] if llm else "none",
-        "turn_order": model.turn_order,
+        **setting,
         "seed": _seed(model.params.get("rng")),
         "outcome": out.kind if out else None,
         "trigger": out.trigger if out else None,
@@ -64,7 +67,7 @@ def run_columns(model: NegotiationModel) -> dict[str, Columns]:
     return {
         "runs": {k: [v] for k, v in run_summary(model).items()},
         "rounds": {k: list(v) for k, v in dc.model_vars.items()},
-        "agents": _negotiator_rows(dc.get_agent_vars_dataframe()),
+        "agents": _negotiator_rows(dc.get_agenttype_vars_dataframe(NegotiatorAgent)),
         "moves": _table(model, "moves", MOVE_COLUMNS),
         "calls": _table(model, "calls", CALL_COLUMNS),
     }
@@ -76,14 +79,12 @@ def run_frames(model: NegotiationModel) -> dict[str, pd.DataFrame]:
 
 
 def _negotiator_rows(frame: pd.DataFrame) -> Columns:
-    """The agent-vars frame as columns (``Step``, ``AgentID``, reporters), authority left out."""
-    cols: Columns = {
+    """The negotiators' agent-vars frame as columns (``Step``, ``AgentID``, reporters)."""
+    return {
         "Step": frame.index.get_level_values(0).tolist(),
         "AgentID": frame.index.get_level_values(1).tolist(),
         **{c: frame[c].tolist() for c in frame.columns},
     }
-    keep = [i for i, party in enumerate(cols["party"]) if party != "authority"]
-    return {c: [values[i] for i in keep] for c, values in cols.items()}
 
 
 def _table(model: NegotiationModel, name: str, columns: list[str]) -> Columns:

@@ -19,6 +19,7 @@ from typing import Any
 import mesa
 import pandas as pd
 
+from parley.config import NO_LLM, RunConfig, model_of, uses_llm
 from parley.experiments.grid import run_id as make_run_id
 from parley.experiments.records import Columns, run_columns
 from parley.experiments.shards import is_finished, pack, write_shard
@@ -144,13 +145,13 @@ def lost_call(model: NegotiationModel) -> str | None:
 def bare_run_row(cell: str, seed: int | None) -> dict[str, Any]:
     """The runs row of a run that has no negotiation to report (it could not be built)."""
     params = json.loads(cell)
-    llm = params.get("policy") == "llm" or params.get("authority") == "llm"
+    llm = uses_llm(params)
     return {
         "scenario": params.get("scenario"),
-        "policy": params.get("policy", "heuristic"),
-        "condition": params.get("condition", "none"),
-        "backend": params.get("backend", "embedded") if llm else "none",
-        "model": params.get("model", "qwen2.5-0.5b") if llm else "none",
+        "policy": params.get("policy", RunConfig.policy),
+        "condition": params.get("condition", RunConfig.condition),
+        "backend": params.get("backend", RunConfig.backend) if llm else NO_LLM,
+        "model": model_of(params) if llm else NO_LLM,
         "seed": seed,
         "outcome": None,
         "trigger": None,

@@ -54,15 +54,24 @@ def write_shard(directory: str | Path, run_id: str, data: bytes) -> Path:
 
 
 def _load(path: str | Path) -> dict[str, Any] | None:
+    """A whole shard, or None: unreadable, or without its run's ``runs`` row (a shard that
+    parses but carries no tables would otherwise count as finished and merge to nothing)."""
     try:
         doc = json.loads(Path(path).read_bytes())
     except (OSError, ValueError):
         return None
-    return doc if isinstance(doc, dict) and "summary" in doc else None
+    if not (isinstance(doc, dict) and isinstance(doc.get("summary"), dict)):
+        return None
+    tables = doc.get("tables")
+    runs = tables.get("runs") if isinstance(tables, dict) else None
+    if not (isinstance(runs, dict) and runs and all(len(v) == 1 for v in runs.values())):
+        return None
+    return doc
 
 
 def read_summary(path: str | Path) -> dict[str, Any] | None:
-    """A shard's summary, or None if the file is unreadable (it is then run again)."""
+    """A shard's summary, or None if the file is unreadable or incomplete (it is then run
+    again)."""
     doc = _load(path)
     return doc["summary"] if doc else None
 

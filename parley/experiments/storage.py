@@ -46,13 +46,16 @@ def write_json(path: Path, obj: Any) -> None:
 def check_out_dir(out_dir: str | Path, kind: str) -> Path:
     """``out_dir`` if a ``kind`` result may be written there; else :class:`ResultsError`.
 
-    A missing directory is fine, and so is one holding a result of the same kind (it is
-    replaced); one holding another kind of result (e.g. a sweep, whose shards a single run
-    would orphan) is refused, so nothing finished is overwritten.
+    A missing directory is fine if it can be created there (a path under a file, or where
+    nothing may be written, is refused now, before any run, not after it); one holding a
+    result of the same kind is fine (it is replaced); one holding another kind of result
+    (e.g. a sweep, whose shards a single run would orphan) is refused, so nothing finished
+    is overwritten.
     """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ResultsError(f"{out}: exists and is not a directory")
+    check_writable(out)
     held = None
     if (out / MANIFEST).is_file():
         try:
@@ -64,6 +67,21 @@ def check_out_dir(out_dir: str | Path, kind: str) -> Path:
     if held is not None and held != kind:
         raise ResultsError(f"{out}: holds a '{held}' result; choose another --out")
     return out
+
+
+def check_writable(out: Path) -> None:
+    """Prove ``out`` can hold files: its nearest existing ancestor (or itself) is a
+    directory where a file can be written (a probe file, removed at once; nothing is
+    created). Else :class:`ResultsError`."""
+    existing = next((p for p in [out, *out.absolute().parents] if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ResultsError(f"{out}: cannot be a directory, {existing} is a file")
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".parley-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ResultsError(f"{out}: cannot write there ({err.strerror or err})") from None
 
 
 def write_results(

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from parley.config import RunConfig, model_of, uses_llm
 from parley.experiments.executors import EXECUTORS, check_scheduler, run_dask, run_local
 from parley.experiments.faults import FaultCounts, count_faults
 from parley.experiments.grid import Grid, RunSpec
@@ -35,7 +36,13 @@ from parley.experiments.shards import (
     shard_dir,
     write_shard,
 )
-from parley.experiments.storage import MANIFEST, ResultsError, write_json, write_parquet
+from parley.experiments.storage import (
+    MANIFEST,
+    ResultsError,
+    check_writable,
+    write_json,
+    write_parquet,
+)
 
 SWEEP_KINDS = ("sweep", "protocol")
 LOST = "no result: the process running it died (rerun the sweep to retry)"
@@ -74,12 +81,15 @@ class SweepSummary:
 def check_sweep_dir(out_dir: str | Path) -> Path:
     """The sweep directory to (re)use; raise :class:`ResultsError` if it is something else.
 
-    A missing or empty directory is fine, and so is one a sweep wrote before; a file, or
-    a directory holding other things (or a single ``parley run``), is refused.
+    A missing or empty directory is fine, and so is one a sweep wrote before (also when
+    its manifest is corrupt but its shards are there: the manifest is rebuilt from the
+    grid and the shards); a file, or a directory holding other things (or a single
+    ``parley run``), is refused.
     """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ResultsError(f"{out}: exists and is not a directory")
+    check_writable(out)  # a path under a file, or unwritable: one line before any run
     if not out.exists() or not any(out.iterdir()):
         return out
     manifest = out / MANIFEST
@@ -87,7 +97,12 @@ def check_sweep_dir(out_dir: str | Path) -> Path:
         try:
             kind = json.loads(manifest.read_text()).get("kind")
         except (OSError, json.JSONDecodeError, AttributeError):
-            raise ResultsError(f"{manifest}: corrupt manifest; not a sweep directory") from None
+            if (out / SHARD_DIR).is_dir():
+                return out  # the shards hold every finished run; the manifest is rewritten
+            raise ResultsError(
+                f"{manifest}: corrupt manifest and no shards/; not a sweep directory "
+                "(delete the manifest to reuse the directory)"
+            ) from None
         if kind in SWEEP_KINDS:
             return out
         raise ResultsError(f"{out}: holds a '{kind}' result, not a sweep; choose another --out")
@@ -195,10 +210,8 @@ def finish(out: Path, grid: Grid, runs: list[RunSpec], **parameters: Any) -> Swe
 def write_manifest(out: Path, grid: Grid, runs: list[RunSpec], status: str, **extra: Any) -> None:
     """The sweep's manifest: grid, versions, git revision, LLMs, cache modes, counts."""
     cells = [json.loads(c) for c in grid.cells()]
-    with_llm = [c for c in cells if "llm" in (c.get("policy"), c.get("authority"))]
-    llms = sorted(
-        {f"{c.get('backend', 'embedded')}/{c.get('model', 'qwen2.5-0.5b')}" for c in with_llm}
-    )
+    with_llm = [c for c in cells if uses_llm(c)]
+    llms = sorted({f"{c.get('backend', RunConfig.backend)}/{model_of(c)}" for c in with_llm})
     previous = _read_manifest(out)
     history = previous.get("history", []) if previous else []
     if previous and previous.get("parameters") != grid.to_dict():

@@ -21,10 +21,10 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from parley.llm.choices import CACHE_MODES
 from parley.llm.interface import Completion, LanguageModel, LLMError, Request, Usage
 from parley.llm.wrappers import LLMWrapper
 
-CACHE_MODES = ("off", "record", "replay", "auto")
 DEFAULT_CACHE_PATH = ".parley/cache.sqlite"
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS completions (

@@ -143,6 +143,10 @@ class EmbeddedLLM:
 
     backend = "embedded"
     supports_reasoning = False
+    # One model in this process, whose KV cache is reused from the previous call (which
+    # changes the numerics): calls run one at a time, in a fixed order, so a seed
+    # reproduces the run (see :func:`parley.llm.interface.serializes_calls`).
+    serialize_calls = True
 
     def __init__(
         self,

@@ -17,11 +17,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from parley.llm.cache import DEFAULT_CACHE_PATH, CachedLLM
+from parley.llm.choices import BACKENDS, default_model
 from parley.llm.interface import LanguageModel
 from parley.llm.pricing import load_prices
 from parley.llm.wrappers import BudgetLLM, RetryingLLM, UsageLLM
-
-BACKENDS = ("embedded", "openai")
 
 # The client's own timeout bounds each HTTP request; this outer guard also bounds a server
 # that trickles bytes (the client's timeout is per read, not per request).
@@ -80,8 +79,7 @@ def make_backend(params: Mapping[str, Any]) -> LanguageModel:
             # rejects an unknown model name (qwen2.5-0.5b, qwen2.5-1.5b) with a ValueError and
             # loads llama-cpp-python and the weights only on its first call.
             from parley.llm.embedded import EmbeddedLLM
-            from parley.llm.weights import DEFAULT_MODEL
 
-            return EmbeddedLLM(params.get("model") or DEFAULT_MODEL)
+            return EmbeddedLLM(params.get("model") or default_model("embedded"))
         case _:
             raise ValueError(f"unknown backend '{backend}' (one of: {', '.join(BACKENDS)})")

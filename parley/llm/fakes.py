@@ -76,6 +76,7 @@ class _FakeBase:
     """Shared plumbing: request log, latency, sync and async faces."""
 
     backend = "fake"
+    serialize_calls = False
 
     def __init__(self, name: str, supports_reasoning: bool, latency: Latency) -> None:
         self.name = name

@@ -98,7 +98,12 @@ class Request:
 
 @runtime_checkable
 class LanguageModel(Protocol):
-    """A chat model. ``name`` identifies it in records and cache keys."""
+    """A chat model. ``name`` identifies it in records and cache keys.
+
+    A backend whose calls must not overlap (one in-process model with state carried from
+    call to call, like the embedded one) sets ``serialize_calls = True``; wrappers forward
+    it, and a model reads it through :func:`serializes_calls` (absent means False).
+    """
 
     name: str
     backend: str
@@ -107,3 +112,8 @@ class LanguageModel(Protocol):
     async def acomplete(self, request: Request) -> Completion: ...
 
     def complete(self, request: Request) -> Completion: ...
+
+
+def serializes_calls(llm: object) -> bool:
+    """Whether ``llm`` (a backend or a wrapper stack) must get its calls one at a time."""
+    return bool(getattr(llm, "serialize_calls", False))

@@ -47,6 +47,7 @@ class OpenAIBackend:
     """
 
     backend = "openai"
+    serialize_calls = False  # a server answers concurrent requests independently
 
     def __init__(
         self,

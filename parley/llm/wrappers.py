@@ -15,7 +15,14 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from parley.concurrency import run_sync
-from parley.llm.interface import BudgetExceeded, Completion, LanguageModel, LLMError, Request
+from parley.llm.interface import (
+    BudgetExceeded,
+    Completion,
+    LanguageModel,
+    LLMError,
+    Request,
+    serializes_calls,
+)
 from parley.llm.openai_errors import TRANSIENT_FAULTS
 from parley.llm.pricing import PriceTable, load_prices
 
@@ -28,6 +35,7 @@ class LLMWrapper:
         self.name = inner.name
         self.backend = inner.backend
         self.supports_reasoning = inner.supports_reasoning
+        self.serialize_calls = serializes_calls(inner)
 
     async def acomplete(self, request: Request) -> Completion:
         return await self.inner.acomplete(request)

@@ -1,8 +1,13 @@
-"""DataCollector reporters: named functions of the model (picklable, no lambdas)."""
+"""DataCollector reporters: named functions of the model and agents (picklable, no lambdas).
+
+Agent reporters are per agent type (Mesa's ``agenttype_reporters``): negotiators report
+their state every round; the authority reports its ruling (empty until it rules).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from parley.model.model import NegotiationModel
@@ -56,13 +61,37 @@ MODEL_REPORTERS = {
     "final_value": final_value,
 }
 
-AGENT_REPORTERS = {
-    "party": "party_id",
-    "position": "position",
-    "last_action": "last_action",
-    "coalition": "coalition",
-    "cumulative_concession": "cumulative_concession",
-    "invalid_turns": "invalid_turns",
+NEGOTIATOR_REPORTERS = {
+    "party": attrgetter("party_id"),
+    "position": attrgetter("position"),
+    "last_action": attrgetter("last_action"),
+    "coalition": attrgetter("coalition"),
+    "cumulative_concession": attrgetter("cumulative_concession"),
+    "invalid_turns": attrgetter("invalid_turns"),
+}
+
+
+def ruling_value(agent: Any) -> float | None:
+    return agent.ruling.value if agent.ruling is not None else None
+
+
+def ruling_body(agent: Any) -> str | None:
+    return agent.ruling.body if agent.ruling is not None else None
+
+
+def ruling_rule(agent: Any) -> str | None:
+    return agent.ruling.rule if agent.ruling is not None else None
+
+
+def ruling_fallback(agent: Any) -> str | None:
+    return agent.ruling.fallback if agent.ruling is not None else None
+
+
+AUTHORITY_REPORTERS = {
+    "value": ruling_value,
+    "body": ruling_body,
+    "rule": ruling_rule,
+    "fallback": ruling_fallback,
 }
 
 MOVE_COLUMNS = [

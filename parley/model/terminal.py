@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from parley.scenarios.schema import Protocol
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a run ended: ``compromise``, ``authority_decision`` or ``stopped`` (budget/error)."""
+
+    kind: str
+    trigger: str | None
+    value: float | None
+    round: int
+    body: str | None = None
+    reason: str | None = None
 
 
 def is_compromise(positions: Mapping[str, float], standing: float | None, tolerance: float) -> bool:

@@ -12,18 +12,13 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from parley.agents.factory import CONDITIONS, POLICIES
-from parley.llm.factory import BACKENDS
-from parley.llm.weights import DEFAULT_MODEL
-from parley.model.model import TURN_ORDERS
+from parley.config import CHOICES, DEFAULT_MODELS, RunConfig
 from parley.scenarios.loader import builtin_names
 
 #: Extra scenario files offered in the app (``os.pathsep``-separated; set by ``parley app``).
 SCENARIOS_ENV = "PARLEY_APP_SCENARIOS"
 #: A results directory the app opens for replay at start (set by ``parley app --replay``).
 REPLAY_ENV = "PARLEY_APP_REPLAY"
-# The model a blank "model" field means, per backend (as `parley run` does).
-DEFAULT_MODELS = {"embedded": DEFAULT_MODEL, "openai": "gpt-4o-mini"}
 MAX_ROUNDS_LIMIT = 60
 
 
@@ -47,13 +42,13 @@ def model_params(scenarios: Sequence[str] = ()) -> dict[str, Any]:
         return {"type": "InputText", "label": label, "value": value}
 
     return {
-        "scenario": select("Scenario", names, "grid_curtailment"),
-        "policy": select("Policy", POLICIES, "heuristic"),
-        "condition": select("Reflection condition (LLM policy)", CONDITIONS, "none"),
-        "backend": select("LLM backend", BACKENDS, "embedded"),
+        "scenario": select("Scenario", names, RunConfig.scenario),
+        "policy": select("Policy", CHOICES["policy"], RunConfig.policy),
+        "condition": select("Reflection condition (LLM policy)", CHOICES["condition"], "none"),
+        "backend": select("LLM backend", CHOICES["backend"], RunConfig.backend),
         "model": text("LLM model (blank: the backend's default)"),
         "base_url": text("Base URL (openai backend; blank: the client's)"),
-        "turn_order": select("Turn order", TURN_ORDERS, "simultaneous"),
+        "turn_order": select("Turn order", CHOICES["turn_order"], RunConfig.turn_order),
         "max_rounds": {
             "type": "SliderInt",
             "label": "Max rounds",  # 0: the scenario's deadline (said under the inputs)
@@ -87,6 +82,7 @@ def model_kwargs(values: Mapping[str, Any]) -> dict[str, Any]:
     """
     kwargs = dict(values)
     backend = str(kwargs.get("backend") or "embedded")
+    # A blank "model" field means the backend's default (as `parley run` does).
     kwargs["model"] = _blank_none(kwargs.get("model")) or DEFAULT_MODELS.get(backend, "")
     kwargs["base_url"] = _blank_none(kwargs.get("base_url"))
     rounds = int(kwargs.get("max_rounds") or 0)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from parley.experiments.storage import ResultsError, load_results
+from parley.experiments.storage import Results, ResultsError, load_results
 from parley.model.coalitions import coalition_graph, coalitions, membership
 from parley.model.model import Outcome
 from parley.scenarios.loader import ScenarioError, load_scenario
@@ -69,6 +69,7 @@ class ReplayRun:
                 can no longer be loaded.
         """
         frames = _load(results_dir)
+        manifest = frames.manifest
         runs = frames.get("runs")
         if runs is None or runs.empty or "moves" not in frames:
             raise ResultsError(f"{results_dir}: no runs and moves to replay")
@@ -79,11 +80,11 @@ class ReplayRun:
             chosen = ids[0] if run_id in (None, "") else str(run_id)
             if chosen not in ids:
                 raise ResultsError(f"{results_dir}: no run with id '{chosen}'")
-            frames = {k: _only(v, chosen) for k, v in frames.items()}
+            frames = Results({k: _only(v, chosen) for k, v in frames.items()}, manifest)
         summary = frames["runs"].iloc[0]
-        manifest = runs.attrs.get("manifest", {})
-        spec = _scenario(results_dir, summary, manifest)
+        # A single run's manifest holds its parameters; a sweep's holds a grid.
         params = manifest.get("parameters", {}) if manifest.get("kind") == "run" else {}
+        spec = _scenario(results_dir, summary, params)
         max_rounds = int(_value(summary.get("max_rounds")) or params.get("max_rounds") or 0)
         source = f"replay · {Path(results_dir).name}" + (f" · {run_id}" if run_id else "")
         source += " · " + _label(summary)
@@ -154,7 +155,7 @@ class ReplayRun:
         )
 
 
-def _load(results_dir: str | Path) -> dict[str, pd.DataFrame]:
+def _load(results_dir: str | Path) -> Results:
     return load_results(Path(results_dir).expanduser())
 
 
@@ -170,9 +171,13 @@ def _upto(frame: pd.DataFrame | None, r: int) -> pd.DataFrame:
     return frame[frame["round"] <= r].reset_index(drop=True)
 
 
-def _scenario(results_dir: str | Path, summary: pd.Series, manifest: dict[str, Any]) -> Scenario:
-    """The run's scenario: the path or name it was run with, else the recorded name."""
-    candidates = [manifest.get("parameters", {}).get("scenario"), _value(summary.get("scenario"))]
+def _scenario(results_dir: str | Path, summary: pd.Series, params: dict[str, Any]) -> Scenario:
+    """The run's scenario: the file or name it was run with, else the recorded name."""
+    candidates = [
+        _value(summary.get("scenario_file")),  # RunConfig.to_row: the file's absolute path
+        params.get("scenario"),
+        _value(summary.get("scenario")),
+    ]
     errors = []
     for name in [c for c in candidates if isinstance(c, str) and c]:
         try:
