@@ -24,10 +24,13 @@ follows it as its *unit tag* (``%`` and ``percent`` are one tag).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -166,11 +169,13 @@ def recites(message: str, briefs: Iterable[str], span: int = RECITATION_WORDS) -
     if len(said) < span:
         return False
     grams = {tuple(said[i : i + span]) for i in range(len(said) - span + 1)}
-    for brief in briefs:
-        words = words_in(brief)
-        if any(tuple(words[i : i + span]) in grams for i in range(len(words) - span + 1)):
-            return True
-    return False
+    return any(not grams.isdisjoint(_grams(brief, span)) for brief in briefs)
+
+
+@functools.lru_cache(maxsize=256)
+def _grams(text: str, span: int) -> frozenset[tuple[str, ...]]:
+    words = words_in(text)
+    return frozenset(tuple(words[i : i + span]) for i in range(len(words) - span + 1))
 
 
 def seen_briefs(scenario: Scenario, party: Party) -> list[str]:
@@ -286,51 +291,50 @@ def move_coherence(
     """
     parties = {p.id: p for p in scenario.parties}
     issue = scenario.issue
-    span = float(issue.max - issue.min)
+    lo, hi = float(issue.min), float(issue.max)
+    span = hi - lo
     tolerance = float(scenario.protocol.agreement_tolerance) * span
     texts = public_text_numbers(scenario)
+    briefs = {pid: seen_briefs(scenario, p) for pid, p in parties.items()}
     rows = moves.reset_index(drop=True)
-    flags: dict[str, list[bool]] = {k: [] for k in MEASURES}
+    columns = ["round", "party", "action", "value", "message"]
+    records = rows[[*columns, "position_before", "position_after"]].to_dict("records")
+    flags: dict[str, list[bool]] = {k: [False] * len(records) for k in MEASURES}
     table: set[float] = set()
-    for rnd, group in rows.groupby("round", sort=True):
-        start = {str(r.party): float(r.position_before) for r in group.itertuples()}
+    by_round: dict[Any, list[int]] = {}
+    for i, rec in enumerate(records):
+        by_round.setdefault(rec["round"], []).append(i)
+    for rnd in sorted(by_round):
+        group = [records[i] for i in by_round[rnd]]
+        start = {str(r["party"]): float(r["position_before"]) for r in group}
         table |= set(start.values())
         said_now: set[float] = set()
-        for r in group.itertuples():
-            party = parties.get(str(r.party))
-            message = str(r.message or "")
-            others = [v for p, v in start.items() if p != r.party]
-            median = float(pd.Series(others).median()) if others else float(r.position_before)
-            own = {float(r.position_after)}
-            if not _missing(r.value):
-                own.add(float(r.value))
-            if party is None:
-                for k in MEASURES:
-                    flags[k].append(False)
-                continue
-            flags["leak"].append(leaks(message, party, table | said_now | own, texts, span))
-            flags["recite"].append(recites(message, seen_briefs(scenario, party)))
-            flags["self_harm"].append(
-                self_harm(
-                    str(r.action),
-                    float(r.position_before),
-                    float(r.position_after),
-                    median,
-                    party,
-                    span,
-                    tolerance,
+        for i, r in zip(by_round[rnd], group, strict=True):
+            party = parties.get(str(r["party"]))
+            message = str(r["message"] or "") if not _missing(r["message"]) else ""
+            before, after = float(r["position_before"]), float(r["position_after"])
+            others = [v for p, v in start.items() if p != r["party"]]
+            median = statistics.median(others) if others else before
+            value = None if _missing(r["value"]) else float(r["value"])
+            own = {after} if value is None else {after, value}
+            action = str(r["action"])
+            if party is not None:
+                flags["leak"][i] = leaks(message, party, table | said_now | own, texts, span)
+                flags["recite"][i] = recites(message, briefs[party.id])
+                flags["self_harm"][i] = self_harm(
+                    action, before, after, median, party, span, tolerance
                 )
-            )
-            value = float(r.position_after) if _missing(r.value) else float(r.value)
-            flags["mismatch"].append(
-                mismatch(str(r.action), value, message, float(issue.min), float(issue.max))
-            )
+                flags["mismatch"][i] = mismatch(
+                    action, after if value is None else value, message, lo, hi
+                )
             if turn_order == "sequential":
                 said_now |= own | {n.value for n in numbers_in(message)}
-        table |= {float(v) for v in group.position_after}
-        table |= {float(v) for v in group.value if not _missing(v)}
-        table |= {n.value for msg in group.message for n in numbers_in(str(msg or ""))}
-        del rnd
+        for r in group:
+            table.add(float(r["position_after"]))
+            if not _missing(r["value"]):
+                table.add(float(r["value"]))
+            if not _missing(r["message"]):
+                table |= {n.value for n in numbers_in(str(r["message"] or ""))}
     out = rows.copy()
     for k in MEASURES:
         out[k] = pd.Series(flags[k], index=out.index, dtype=bool)
