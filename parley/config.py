@@ -27,10 +27,11 @@ import pandas as pd
 
 from parley.agents.factory import AUTHORITIES, CONDITIONS, POLICIES
 from parley.llm.choices import BACKENDS, CACHE_MODES, DEFAULT_MODELS
-from parley.llm.structured import MODES, SERVER_MODES
+from parley.llm.profiles import profile_names
+from parley.llm.structured import MODES
 
 TURN_ORDERS = ("simultaneous", "sequential")
-SERVERS = tuple(SERVER_MODES)
+SERVERS = profile_names()
 
 #: The allowed values of every parameter that has a fixed set of them.
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -84,9 +85,13 @@ class RunConfig:
         model: LLM model name; None means the backend's default (:data:`DEFAULT_MODELS`).
         base_url: OpenAI-compatible server URL (``openai`` backend).
         api_key_env: name of the environment variable holding the API key.
-        server: kind of OpenAI-compatible server; None infers it from ``base_url``.
-        structured: structured-output mode override; None picks the server kind's default.
-        reasoning: the served model has a reasoning mode (needed by ``native``).
+        server: provider profile of the server (``parley/llm/profiles.yaml``); None infers it
+            from ``base_url`` or an unambiguous model name.
+        structured: structured-output mode override; None picks the profile's default.
+        reasoning: the served model has a reasoning mode (needed by ``native``; read for
+            models the profile cannot know).
+        reasoning_budget: tokens for ``native``'s reasoning on top of the action's budget
+            (None: :data:`parley.agents.reflection.REASONING_BUDGET`).
         turn_order: ``simultaneous`` (all decide on one observation) or ``sequential``.
         max_rounds: deadline in rounds (None: the scenario's).
         history_window: rounds of history each negotiator sees (None: the scenario's).
@@ -110,6 +115,7 @@ class RunConfig:
     server: str | None = _param(None, llm=True)
     structured: str | None = _param(None, llm=True)
     reasoning: bool = _param(False, llm=True)
+    reasoning_budget: int | None = _param(None, llm=True)
     turn_order: str = _param("simultaneous")
     max_rounds: int | None = _param(None)
     history_window: int | None = _param(None)
@@ -136,6 +142,7 @@ class RunConfig:
         _at_least("history_window", self.history_window, 0, optional=True)
         _at_least("max_concurrency", self.max_concurrency, 1)
         _at_least("max_tokens_total", self.max_tokens_total, 1, optional=True)
+        _at_least("reasoning_budget", self.reasoning_budget, 0, optional=True)
         _at_least("max_retries", self.max_retries, 0)
         if not (isinstance(self.timeout, numbers.Real) and self.timeout > 0):
             raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout}")

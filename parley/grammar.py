@@ -6,13 +6,13 @@ into an :class:`Action` here, at the boundary; nothing downstream handles raw te
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from parley.llm.replies import ReplyError, extract_json
 
 MAX_MESSAGE_WORDS = 60
 MAX_MESSAGE_CHARS = 600
@@ -33,7 +33,7 @@ ACTION_KINDS: tuple[str, ...] = tuple(k.value for k in ActionKind)
 VALUE_KINDS = frozenset({ActionKind.PROPOSE, ActionKind.CONCEDE})
 
 
-class InvalidAction(ValueError):
+class InvalidAction(ReplyError):
     """An action that breaks the grammar; the message says why (it is shown to the model)."""
 
 
@@ -130,38 +130,16 @@ def validate_action(action: Action, view: TableView) -> Action:
     return action
 
 
-_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
-
-
-def extract_json(text: str) -> dict[str, Any]:
-    """Find the first JSON object in model text (plain, fenced, or embedded in prose)."""
-    text = text.strip()
-    candidates = [text, *(m.group(1) for m in _FENCE.finditer(text))]
-    start = text.find("{")
-    if start >= 0:
-        candidates.append(text[start:])
-    decoder = json.JSONDecoder()
-    for cand in candidates:
-        cand = cand.strip()
-        i = cand.find("{")
-        if i < 0:
-            continue
-        try:
-            obj, _ = decoder.raw_decode(cand[i:])
-        except json.JSONDecodeError:
-            continue
-        if isinstance(obj, dict):
-            return obj
-    raise InvalidAction("no JSON object found in the reply")
-
-
 def parse_action(data: Mapping[str, Any] | str) -> Action:
     """Parse raw model output (text or a decoded object) into an :class:`Action`.
 
     Accepts the field name ``action`` or ``kind`` for the move, and numeric strings for
     ``value``. Anything else is an :class:`InvalidAction` with a message fit for a repair.
     """
-    obj = extract_json(data) if isinstance(data, str) else dict(data)
+    try:
+        obj = extract_json(data) if isinstance(data, str) else dict(data)
+    except ReplyError as err:
+        raise InvalidAction(str(err)) from None
     kind = obj.pop("action", None) or obj.pop("kind", None)
     if kind is None:
         raise InvalidAction(f"missing 'action' (one of: {', '.join(ACTION_KINDS)})")

@@ -76,6 +76,20 @@ def round_text(model: NegotiationModel, round_no: int | None = None, private: bo
     return "\n".join(lines)
 
 
+def reasoning_note(model: NegotiationModel) -> str | None:
+    """A line counting calls that asked for reasoning off yet reasoned (None if there were none)."""
+    calls = model.datacollector.get_table_dataframe("calls")
+    if calls.empty or "unexpected_reasoning" not in calls:
+        return None
+    n = int(calls["unexpected_reasoning"].fillna(False).astype(bool).sum())
+    if n == 0:
+        return None
+    return (
+        f"Note: {n} of {len(calls)} LLM calls asked for reasoning off but reported reasoning "
+        "(calls.unexpected_reasoning): the server did not honour the condition."
+    )
+
+
 def outcome_text(model: NegotiationModel) -> str:
     out, unit = model.outcome, model.spec.issue.unit
     if out is None:

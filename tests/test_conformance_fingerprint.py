@@ -84,17 +84,24 @@ def _value(v: Any) -> Any:
     return str(v)
 
 
-def fingerprint(model: NegotiationModel, runs_columns: list[str] | None = None) -> dict[str, str]:
-    """A hash per recorded table (the runs row over ``runs_columns`` without setting columns,
-    rounds, agents, moves, calls without wall-clock latency) and the outcome."""
+def fingerprint(
+    model: NegotiationModel, columns: dict[str, list[str]] | None = None
+) -> dict[str, str]:
+    """A hash per recorded table (the runs row without setting columns, rounds, agents, moves,
+    calls without wall-clock latency) and the outcome.
+
+    ``columns`` (table -> names) restricts each table to the columns recorded with the
+    fingerprint: a table may gain columns (a new measurement) without changing the values
+    it had; a recorded column that disappeared hashes as ``<missing>``.
+    """
     tables = run_columns(model)
-    runs = tables["runs"]
-    wanted = [*(runs_columns or runs), *(c for c in runs if c.startswith("utility_"))]
-    keep = [c for c in dict.fromkeys(wanted) if c not in SETTING_COLUMNS]
-    tables["runs"] = {c: runs.get(c, ["<missing>"]) for c in keep}
+    tables["runs"] = {c: v for c, v in tables["runs"].items() if c not in SETTING_COLUMNS}
     tables["calls"] = {k: v for k, v in tables["calls"].items() if k != "latency_s"}
     out = {}
     for name, cols in tables.items():
+        if columns is not None and name in columns:
+            wanted = [*columns[name], *(c for c in cols if c.startswith("utility_"))]
+            cols = {c: cols.get(c, ["<missing>"]) for c in dict.fromkeys(wanted)}
         canon = {c: [_value(v) for v in values] for c, values in cols.items()}
         text = json.dumps(canon, sort_keys=True)
         out[name] = hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -102,10 +109,10 @@ def fingerprint(model: NegotiationModel, runs_columns: list[str] | None = None) 
     return out
 
 
-def run_case(params: dict[str, Any], runs_columns: list[str] | None = None) -> dict[str, str]:
+def run_case(params: dict[str, Any], columns: dict[str, list[str]] | None = None) -> dict[str, str]:
     model = build(params)
     model.run()
-    return fingerprint(model, runs_columns)
+    return fingerprint(model, columns)
 
 
 def recorded() -> dict[str, Any]:
@@ -119,8 +126,8 @@ CASES = cases()
 def test_frames_match_the_recorded_fingerprint(name: str) -> None:
     data = recorded()
     expected = data["cases"][name]
-    # the runs row may gain columns: it is compared over the columns recorded then
-    got = run_case(CASES[name], data["runs_columns"])
+    # tables may gain columns: each is compared over the columns recorded then
+    got = run_case(CASES[name], data["columns"])
     assert got == expected, f"{name}: recorded frames changed"
 
 
@@ -134,9 +141,11 @@ if __name__ == "__main__":
     FINGERPRINT.parent.mkdir(exist_ok=True)
     probe = build(next(iter(CASES.values())))
     probe.run()
-    columns = list(run_columns(probe)["runs"])
-    columns = [c for c in columns if not c.startswith("utility_")]
+    columns = {
+        name: [c for c in cols if not c.startswith("utility_")]
+        for name, cols in run_columns(probe).items()
+    }
     cases_ = {name: run_case(params, columns) for name, params in sorted(CASES.items())}
-    data = {"runs_columns": columns, "cases": cases_}
+    data = {"columns": columns, "cases": cases_}
     FINGERPRINT.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     print(f"wrote {len(data['cases'])} cases to {FINGERPRINT}")

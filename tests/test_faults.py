@@ -8,6 +8,8 @@ the sweep is reproducible; each request fails at most twice in a row (a transien
 The sweep allows three retries: two for the plan's faults and one to spare for a genuine
 timeout when the loaded test machine stalls past the 0.5 s timeout. It runs ``parley
 sweep`` itself, with the LLM policy and the LLM authority on the ``openai`` backend.
+Every fault of the plan is transient; a reply cut by the token limit is not (it is a
+configuration fault, see tests/test_providers.py), so the plan never injects one.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from parley.agents.factory import CONDITIONS
+from parley.agents.reflection import REASONING_BUDGET
 from parley.cli import main
 from parley.llm.factory import make_llm
 from parley.llm.fake_server import FakeOpenAIServer, Reply
@@ -19,7 +20,7 @@ from parley.llm.records import CALL_COLUMNS
 from parley.model.model import NegotiationModel
 
 TURN = re.compile(r"Your move for round (\d+), as (\w+)\.")
-BUDGETS = {"none": 256, "native": 1024}
+BUDGETS = {"none": 256, "native": 1024 + REASONING_BUDGET}  # reasoning room on top of the action
 STATE_KEYS = {"bounded": "ledger", "private_memo": "memo", "private_persona": "diary"}
 
 

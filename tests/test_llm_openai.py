@@ -86,15 +86,26 @@ def test_text_mode_extracts_json_from_prose(fake_server):
     assert done.parsed == {"action": "hold", "message": "wait"}
 
 
-def test_openai_server_uses_max_completion_tokens_and_drops_temperature_for_reasoning(
-    fake_server,
-):
-    llm = backend(fake_server, server="openai", reasoning=True)
+def test_openai_profile_uses_max_completion_tokens_and_its_reasoning_switch(fake_server):
+    llm = OpenAIBackend("gpt-5.2", base_url=fake_server.base_url, server="openai", timeout=5)
     llm.complete(ask(max_tokens=50))
     llm.complete(ask(max_tokens=50, reasoning_effort="high"))
     plain, reasoning = fake_server.requests
     assert plain["max_completion_tokens"] == 50 and "max_tokens" not in plain
-    assert "temperature" in plain and "temperature" not in reasoning
+    assert plain["reasoning_effort"] == "none" and reasoning["reasoning_effort"] == "high"
+    # a reasoning model accepts only its default temperature: never sent, checked up front
+    assert "temperature" not in plain and "temperature" not in reasoning
+    llm.check_temperature(1.0)
+    with pytest.raises(CapabilityError, match="accepts only temperature 1"):
+        llm.check_temperature(0.8)
+
+
+def test_a_non_reasoning_openai_model_sends_temperature_and_no_effort(fake_server):
+    llm = OpenAIBackend("gpt-4.1", base_url=fake_server.base_url, server="openai", timeout=5)
+    llm.complete(ask(temperature=0.3))
+    sent = fake_server.requests[-1]
+    assert sent["temperature"] == 0.3 and "reasoning_effort" not in sent
+    assert not llm.supports_reasoning and llm.reasoning_refusal is None
 
 
 def test_reasoning_effort_is_sent_only_when_asked():
@@ -157,7 +168,10 @@ def test_content_faults_give_completions_the_grammar_rejects(fake_server):
     fake_server.fail("reasoning_only")
     only = llm.complete(ask())
     assert only.text == "" and only.parsed is None and only.reasoning
-    assert only.finish_reason == "length"
+    assert only.finish_reason == "stop"  # a model that answered only in its reasoning
+    fake_server.fail("length")
+    cut = llm.complete(ask())
+    assert cut.text == "" and cut.finish_reason == "length"  # cut by the token limit
 
 
 def test_an_unreachable_server_is_a_connection_error_naming_the_url(fake_key):

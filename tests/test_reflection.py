@@ -8,7 +8,7 @@ import pytest
 
 from parley.agents.factory import CONDITIONS
 from parley.agents.llm_policy import LLMPolicy
-from parley.agents.reflection import LAYERS, wrap
+from parley.agents.reflection import LAYERS, REASONING_BUDGET, wrap
 from parley.agents.rules import HeuristicPolicy
 from parley.llm.fakes import FakeReasoningLLM, PuppetLLM, ScriptedLLM, negotiator_responder
 from parley.llm.interface import CapabilityError, Request
@@ -21,7 +21,7 @@ BUDGETS = {
     "bounded": 1024,
     "private_memo": 1024,
     "private_persona": 1024,
-    "native": 1024,
+    "native": 1024 + REASONING_BUDGET,  # the reasoning budget comes on top of the action's
 }
 TURN = re.compile(r"Your move for round (\d+), as (\w+)\.")
 

@@ -135,3 +135,21 @@ def test_a_shard_without_tables_is_run_again_not_dropped(tmp_path: Path, capsys)
     assert "3 runs (2 already done, 1 run now)" in summary and "0 failed" in summary
     assert len(load_results(out)["runs"]) == 3
     assert json.loads(shard.read_text())["tables"]["runs"]
+
+
+def test_a_grid_files_seeds_have_the_same_bound(tmp_path: Path, capsys) -> None:
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("policy: heuristic\nscenario: grid_curtailment\nseeds: 10000000\n")
+    out = tmp_path / "s"
+    assert main(["sweep", "--grid", str(grid), "--out", str(out), "--quiet"]) == 2
+    one_line_error(capsys, "seeds must be at most 10000")
+    assert not out.exists()
+
+
+def test_a_grid_cell_with_a_bad_value_is_refused_before_any_run(tmp_path: Path, capsys) -> None:
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("policy: heuristic\nscenario: grid_curtailment\nmax_rounds: [3, 0]\n")
+    out = tmp_path / "s"
+    assert main(["sweep", "--grid", str(grid), "--out", str(out), "--quiet"]) == 2
+    one_line_error(capsys, "max_rounds must be at least 1, got 0")
+    assert not out.exists()

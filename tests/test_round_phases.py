@@ -92,3 +92,14 @@ def test_astep_on_the_callers_loop_records_the_same_run(turn_order, policy):
     asyncio.run(drive(awaited))
     assert_same_run(stepped, awaited)
     assert (awaited.steps, awaited.time) == (stepped.steps, stepped.time)
+
+
+def test_the_embedded_backend_serializes_its_calls_without_loading_anything():
+    from parley.llm.factory import make_llm
+
+    llm = make_llm({"backend": "embedded", "cache": "off", "max_tokens_total": 10_000})
+    assert serializes_calls(llm)  # through the retry, usage and budget wrappers
+    model = NegotiationModel(policy="llm", backend="embedded", max_concurrency=5, rng=0)
+    assert model.max_concurrency == 1
+    injected = NegotiationModel(policy="llm", llm=llm, max_concurrency=5, rng=0)
+    assert injected.max_concurrency == 1  # an injected embedded model too

@@ -77,8 +77,9 @@ class AuthorityAgent(mesa.Agent):
     def intervene(self, trigger: str, context: dict) -> Ruling:
         """Decide the outcome; the draw of an ambiguous authority uses the model's rng."""
         ruling = rule_based_ruling(self.spec, trigger, self.random)
-        if self.judge is not None:
-            ruling = self.judge.rule(self.spec, trigger, context, fallback=ruling)
+        if self.judge is not None:  # on the run's event loop, like the negotiators' calls
+            asked = self.judge.arule(self.spec, trigger, context, fallback=ruling)
+            ruling = self.model.loop.run(asked)  # type: ignore[attr-defined]
         self.ruling = ruling
         self.model.record_calls(ruling.calls, "authority")  # type: ignore[attr-defined]
         return ruling

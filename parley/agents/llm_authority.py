@@ -2,9 +2,12 @@
 
 :class:`LLMJudge` is what :class:`~parley.agents.authority.AuthorityAgent` calls when
 ``authority="llm"``. It asks for ``{"ruling": ..., "value": ...}`` with ``value`` an enum
-of allowed values (so small models stay in range). An invalid reply, a backend failure or
-an exhausted budget returns the scenario's rule-based ruling with ``fallback`` naming why.
-The ruling carries its call (a ``calls`` row, purpose ``authority``) in
+of allowed values (so small models stay in range). It asks through the one exchange path
+(:func:`parley.llm.exchange.exchange`), with reasoning off in every condition. An invalid
+reply, a backend failure or an exhausted budget returns the scenario's rule-based ruling
+with ``fallback`` naming why; a configuration fault (including a reply cut by the token
+limit twice) is raised and stops the run. The ruling carries its calls (``calls`` rows,
+purpose ``authority``, or ``repair`` for a truncated reply asked again) in
 :attr:`~parley.agents.authority.Ruling.calls`, as a decision carries its calls.
 """
 
@@ -18,16 +21,10 @@ from typing import Any
 
 from parley.agents.authority import Ruling
 from parley.agents.prompting import num, render, value_grid
-from parley.grammar import InvalidAction, extract_json
-from parley.llm.interface import (
-    CONFIG_FAULTS,
-    BudgetExceeded,
-    Completion,
-    LanguageModel,
-    LLMError,
-    Request,
-)
-from parley.llm.records import call_record
+from parley.concurrency import run_sync
+from parley.grammar import InvalidAction
+from parley.llm.exchange import exchange
+from parley.llm.interface import CapabilityError, LanguageModel, Request
 from parley.scenarios.schema import Scenario
 
 RULING_WORDS = 60
@@ -54,9 +51,16 @@ class LLMJudge:
         llm: the language model.
         temperature: sampling temperature of the call.
         max_tokens: output budget (a 60-word ruling plus the JSON around it).
+
+    Raises:
+        CapabilityError: the model cannot turn reasoning off (the authority rules with
+            reasoning off in every condition, so a ruling means the same in each).
     """
 
     def __init__(self, llm: LanguageModel, *, temperature: float = 0.8, max_tokens: int = 256):
+        refusal = getattr(llm, "reasoning_refusal", None)
+        if refusal:
+            raise CapabilityError(f"the LLM authority rules with reasoning off, but {refusal}")
         self.llm = llm
         self.temperature = temperature
         self.max_tokens = max_tokens
@@ -65,7 +69,14 @@ class LLMJudge:
         self, scenario: Scenario, trigger: str, context: Mapping[str, Any], *, fallback: Ruling
     ) -> Ruling:
         """The LLM's ruling, or ``fallback`` (with ``fallback`` set to the reason) if invalid;
-        either way with the call made in ``calls``."""
+        either way with the calls made in ``calls``. Sync, on a private loop: a model asks
+        :meth:`arule` on its run's loop instead."""
+        return run_sync(self.arule(scenario, trigger, context, fallback=fallback))
+
+    async def arule(
+        self, scenario: Scenario, trigger: str, context: Mapping[str, Any], *, fallback: Ruling
+    ) -> Ruling:
+        """:meth:`rule` on the caller's event loop."""
         positions = dict(context.get("positions", {}))
         standing = context.get("standing")
         request = Request.of(
@@ -75,36 +86,19 @@ class LLMJudge:
             seed=ruling_seed(scenario, trigger, context),
             schema=ruling_schema(scenario, [*positions.values(), standing]),
         )
-        try:
-            completion = self.llm.complete(request)
-        except LLMError as err:
-            if err.fault in CONFIG_FAULTS:
-                raise  # a misconfigured run stops rather than fall back in silence
-            call = self._record(None, error=None, failure=err)
-            return replace(fallback, fallback=f"LLM failed ({err.fault}): {err}", calls=(call,))
-        except BudgetExceeded as err:
-            return replace(fallback, fallback=f"budget: {err}")
-        try:
-            value, text = read_ruling(completion, scenario)
-        except InvalidAction as err:
-            call = self._record(completion, error=str(err))
-            return replace(fallback, fallback=f"invalid LLM ruling: {err}", calls=(call,))
-        call = self._record(completion, error=None)
-        return Ruling(value, scenario.authority.name, "llm", trigger, text, calls=(call,))
-
-    def _record(
-        self, completion: Completion | None, error: str | None, failure: LLMError | None = None
-    ) -> dict[str, Any]:
-        return call_record(
-            completion,
-            purpose="authority",
-            valid=error is None and not failure,
-            repair=False,
-            backend=self.llm.backend,
-            model=self.llm.name,
-            error=error,
-            failure=failure,
+        out = await exchange(
+            self.llm, request, lambda obj: ruling_of(obj, scenario), purpose="authority"
         )
+        calls = tuple(out.calls)
+        if out.stop_reason is not None:
+            return replace(fallback, fallback=f"budget: {out.stop_reason}", calls=calls)
+        if out.failure is not None:
+            err = out.failure
+            return replace(fallback, fallback=f"LLM failed ({err.fault}): {err}", calls=calls)
+        if out.value is None:
+            return replace(fallback, fallback=f"invalid LLM ruling: {out.error}", calls=calls)
+        value, text = out.value
+        return Ruling(value, scenario.authority.name, "llm", trigger, text, calls=calls)
 
 
 def authority_messages(
@@ -155,9 +149,8 @@ def ruling_schema(scenario: Scenario, anchors: list[float | None]) -> dict[str, 
     }
 
 
-def read_ruling(completion: Completion, scenario: Scenario) -> tuple[float, str]:
+def ruling_of(obj: Mapping[str, Any], scenario: Scenario) -> tuple[float, str]:
     """The value (in range) and the ruling text (cut to 60 words); else InvalidAction."""
-    obj = completion.parsed if completion.parsed is not None else extract_json(completion.text)
     raw = obj.get("value")
     if isinstance(raw, bool) or raw is None:
         raise InvalidAction("missing numeric 'value'")

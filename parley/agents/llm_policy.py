@@ -1,11 +1,12 @@
-"""The LLM negotiator policy: one turn = one call, one repair if needed, else ``hold``.
+"""The LLM negotiator policy: one turn = one exchange (a call, one repair if needed), else ``hold``.
 
 :class:`LLMPolicy` turns an observation into chat messages and a JSON schema (see
-:mod:`parley.agents.prompting`), calls the injected :class:`LanguageModel`, and validates
-the reply into a typed :class:`~parley.grammar.Action` at the boundary. Its behaviour under
-a reflection condition is set by a :class:`~parley.agents.prompting.Framing` that the
-condition wrappers of :mod:`parley.agents.reflection` pass in (instructions, private-state
-field, output budget, reasoning setting); without one it plays the plain ``none`` condition.
+:mod:`parley.agents.prompting`), asks the injected :class:`LanguageModel` through the one
+exchange path (:func:`parley.llm.exchange.exchange`), and validates the reply into a typed
+:class:`~parley.grammar.Action` at the boundary. Its behaviour under a reflection condition
+is set by a :class:`~parley.agents.prompting.Framing` that the condition wrappers of
+:mod:`parley.agents.reflection` pass in (instructions, private-state field, output budget,
+reasoning setting); without one it plays the plain ``none`` condition.
 
 Failure handling, all recorded in the returned :class:`Decision`:
 
@@ -15,7 +16,8 @@ Failure handling, all recorded in the returned :class:`Decision`:
 - :class:`LLMError` (a backend down for good after its own retries) -> ``hold``,
   ``valid=False``, the error and its fault kept in the decision and the call record; but a
   configuration fault (:data:`~parley.llm.interface.CONFIG_FAULTS`: a rejected key, an
-  unknown model, a replay miss) is raised, and stops the run;
+  unknown model, a refused parameter, no quota, a reply cut by the token limit twice, a
+  replay miss) is raised, and stops the run;
 - :class:`BudgetExceeded` -> ``hold`` and ``stop_reason``, which stops the run cleanly.
 
 Every call made yields one call record (purpose ``decide`` or ``repair``).
@@ -43,19 +45,11 @@ from parley.grammar import (
     Action,
     ActionKind,
     InvalidAction,
-    extract_json,
     parse_action,
     validate_action,
 )
-from parley.llm.interface import (
-    CONFIG_FAULTS,
-    BudgetExceeded,
-    Completion,
-    LanguageModel,
-    LLMError,
-    Request,
-)
-from parley.llm.records import call_record
+from parley.llm.exchange import exchange
+from parley.llm.interface import LanguageModel, Request
 from parley.scenarios.schema import Scenario
 
 _GOLDEN = 0x9E3779B1  # spreads derived seeds; any odd constant would do
@@ -84,120 +78,51 @@ class LLMPolicy:
         return run_sync(self.adecide(obs, framing))
 
     async def adecide(self, obs: Observation, framing: Framing | None = None) -> Decision:
-        """Ask the model for this turn's action (repairing once); never raises LLM failures."""
+        """Ask the model for this turn's action (repairing once); never raises LLM failures
+        other than configuration faults."""
         framing = framing or Framing()
         messages = negotiator_messages(obs, framing)
         schema = turn_schema(obs, framing)
-        turn = _Turn(self, obs, framing, schema)
-        try:
-            reply = await turn.call(messages, derive_seed(obs.seed, 0), "decide")
-            error = turn.read(reply)
-            if error is not None:
-                repair = repair_messages(messages, _text(reply), error)
-                reply = await turn.call(repair, derive_seed(obs.seed, 1), "repair")
-                turn.repaired = True
-                error = turn.read(reply)
-            if error is not None:
-                return turn.decision(Action.hold(), valid=False, error=error)
-            return turn.decision(turn.action)  # type: ignore[arg-type]
-        except LLMError as err:
-            if err.fault in CONFIG_FAULTS:
-                raise  # a misconfigured run stops; it must not finish as invalid holds
-            turn.failed(err)
-            return turn.decision(Action.hold(), valid=False, error=f"{err.fault}: {err}")
-        except BudgetExceeded as err:
-            return turn.decision(
-                Action.hold(), valid=turn.error is None, error=turn.error, stop_reason=str(err)
+        seen: dict[str, str] = {}  # the last private state any reply carried
+
+        def request(chat: list[dict[str, str]], k: int) -> Request:
+            return Request.of(
+                chat,
+                max_tokens=framing.max_tokens + framing.reasoning_budget,
+                temperature=self.temperature,
+                seed=derive_seed(obs.seed, k),
+                schema=schema,
+                reasoning_effort=framing.reasoning_effort,
             )
 
-
-class _Turn:
-    """The state of one turn in progress: calls made, last action, state, reasoning."""
-
-    def __init__(
-        self, policy: LLMPolicy, obs: Observation, framing: Framing, schema: dict[str, Any]
-    ) -> None:
-        self.policy, self.obs, self.framing, self.schema = policy, obs, framing, schema
-        self.calls: list[dict[str, Any]] = []
-        self.reasoning: list[str] = []
-        self.action: Action | None = None
-        self.state: str | None = None
-        self.error: str | None = None
-        self.repaired = False
-        self.purpose = "decide"
-
-    async def call(self, messages: list[dict[str, str]], seed: int, purpose: str) -> Completion:
-        self.purpose = purpose
-        request = Request.of(
-            messages,
-            max_tokens=self.framing.max_tokens,
-            temperature=self.policy.temperature,
-            seed=seed,
-            schema=self.schema,
-            reasoning_effort=self.framing.reasoning_effort,
-        )
-        completion = await self.policy.llm.acomplete(request)
-        if completion.reasoning:
-            self.reasoning.append(completion.reasoning)
-        return completion
-
-    def read(self, completion: Completion) -> str | None:
-        """Validate a reply; record its call; return the validation error or None."""
-        self.action, self.error = None, None
-        try:
-            obj = (
-                completion.parsed
-                if completion.parsed is not None
-                else extract_json(completion.text)
-            )
-            state = private_state(obj, self.framing)
+        def read(obj: dict[str, Any]) -> Action:
+            state = private_state(obj, framing)
             if state is not None:
-                self.state = state
-            elif self.framing.state_key is not None:
-                raise InvalidAction(f"missing the private '{self.framing.state_key}' field")
-            self.action = validate_action(
-                unused_fields_dropped(parse_action(obj)), self.obs.table_view()
-            )
-        except InvalidAction as err:
-            self.error = str(err)
-        self.calls.append(self._record(completion, valid=self.error is None))
-        return self.error
+                seen["state"] = state
+            elif framing.state_key is not None:
+                raise InvalidAction(f"missing the private '{framing.state_key}' field")
+            return validate_action(unused_fields_dropped(parse_action(obj)), obs.table_view())
 
-    def failed(self, err: LLMError) -> None:
-        llm = self.policy.llm
-        self.calls.append(
-            call_record(
-                None,
-                purpose=self.purpose,
-                valid=False,
-                repair=self.purpose == "repair",
-                backend=llm.backend,
-                model=llm.name,
-                failure=err,
-            )
-        )
+        def repair(text: str, error: str) -> Request:
+            return request(repair_messages(messages, text, error), 1)
 
-    def _record(self, completion: Completion, valid: bool) -> dict[str, Any]:
-        llm = self.policy.llm
-        return call_record(
-            completion,
-            purpose=self.purpose,
-            valid=valid,
-            repair=self.purpose == "repair",
-            backend=llm.backend,
-            model=llm.name,
-            error=self.error,
-        )
-
-    def decision(self, action: Action, valid: bool = True, **extra: Any) -> Decision:
+        out = await exchange(self.llm, request(messages, 0), read, repair=repair)
+        action, valid, error = Action.hold(), False, out.error
+        if out.stop_reason is not None:
+            valid = out.error is None
+        elif out.failure is not None:
+            error = f"{out.failure.fault}: {out.failure}"
+        elif out.value is not None:
+            action, valid = out.value, True
         return Decision(
             action=action,
             valid=valid,
-            repaired=self.repaired,
-            private_state=self.state,
-            calls=self.calls,
-            reasoning="\n---\n".join(self.reasoning) or None,
-            **extra,
+            repaired=out.repaired,
+            error=error,
+            private_state=seen.get("state"),
+            reasoning="\n---\n".join(out.reasoning) or None,
+            calls=out.calls,
+            stop_reason=out.stop_reason,
         )
 
 
@@ -214,12 +139,6 @@ def unused_fields_dropped(action: Action) -> Action:
     if action.kind != ActionKind.SUPPORT and action.target is not None:
         update["target"] = None
     return action.model_copy(update=update) if update else action
-
-
-def _text(completion: Completion) -> str:
-    if completion.text:
-        return completion.text
-    return json.dumps(completion.parsed) if completion.parsed is not None else ""
 
 
 def private_state(obj: Mapping[str, Any], framing: Framing) -> str | None:
@@ -253,8 +172,9 @@ def build_llm_policies(
     """One condition-wrapped :class:`LLMPolicy` per party, sharing one language model.
 
     The model is built from the plain parameters (``backend``, ``model``, ``base_url``...)
-    unless one is injected. A condition the model cannot honour raises ``CapabilityError``
-    here, at model construction time.
+    unless one is injected. A condition the model cannot honour (``native`` without a
+    reasoning mode, another condition with reasoning that cannot be turned off) raises
+    ``CapabilityError`` here, at model construction time.
     """
     if llm is None:
         from parley.llm.factory import make_llm
@@ -262,7 +182,10 @@ def build_llm_policies(
         llm = make_llm(params)
     temperature = float(params.get("temperature", 0.8))
     condition = params.get("condition", "none")
+    budget = params.get("reasoning_budget")
+    extra = {} if budget is None else {"reasoning_budget": int(budget)}
     policies: dict[str, Policy] = {
-        p.id: wrap(LLMPolicy(llm, temperature=temperature), condition) for p in scenario.parties
+        p.id: wrap(LLMPolicy(llm, temperature=temperature), condition, **extra)
+        for p in scenario.parties
     }
     return policies, llm

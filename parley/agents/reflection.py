@@ -20,12 +20,17 @@ none_budget        budget (same prompt as ``none``)                            1
 bounded            budget + :class:`Ledger` (negotiation-structured ledger)     1024
 private_memo       budget + :class:`Memo` (free-form memo, same size)          1024
 private_persona    budget + :class:`PersonaDiary` (mood/background diary)      1024
-native             budget + :class:`NativeReasoning` (``reasoning_effort``)    1024 + reasoning
+native             budget + :class:`NativeReasoning` (``reasoning_effort``)    1024 + 8192
 =================  ==========================================================  ==========
 
 ``native`` uses the ``none`` prompt, so it differs from ``none_budget`` only by the
-model's reasoning mode. A model without one raises :class:`CapabilityError` when the
-wrapper is built (at model construction), never a silent fallback.
+model's reasoning mode; its reasoning gets :data:`REASONING_BUDGET` tokens (configurable,
+``reasoning_budget``) ON TOP of the visible-action budget, because providers count
+reasoning tokens inside the output cap, so the action is never starved. Every other
+condition runs with reasoning OFF (the provider profile's switch). Both are checked when
+the wrappers are built (at model construction), never a silent difference:
+:class:`CapabilityError` for ``native`` on a model without a reasoning mode, and for any
+other condition on a model that cannot turn reasoning off.
 """
 
 from __future__ import annotations
@@ -42,6 +47,9 @@ from parley.llm.interface import CapabilityError
 SMALL_BUDGET = 256
 SCAFFOLD_BUDGET = 1024
 NATIVE_EFFORT = "medium"
+#: Tokens for ``native``'s reasoning, on top of the visible-action budget (the default of
+#: ``reasoning_budget`` / ``--reasoning-budget``; Gemini maps effort "medium" to about this).
+REASONING_BUDGET = 8192
 
 _LEDGER_FIELDS = {  # field -> maxLength in characters; about 130 words in all
     "priority": 100,
@@ -147,12 +155,17 @@ class PersonaDiary(PrivateState):
 
 
 class NativeReasoning(Reflection):
-    """The model's own reasoning mode; refuses a model that has none."""
+    """The model's own reasoning mode, with ``budget`` tokens of room on top of the action's;
+    refuses a model that has none."""
 
     label = "native"
 
-    def __init__(self, inner: Any, effort: str = NATIVE_EFFORT) -> None:
+    def __init__(
+        self, inner: Any, effort: str = NATIVE_EFFORT, budget: int = REASONING_BUDGET
+    ) -> None:
         super().__init__(inner)
+        if budget < 0:
+            raise ValueError(f"reasoning_budget must be at least 0, got {budget}")
         llm = self.llm
         if not getattr(llm, "supports_reasoning", False):
             raise CapabilityError(
@@ -161,9 +174,10 @@ class NativeReasoning(Reflection):
                 f"(choose another condition or a reasoning model)"
             )
         self.effort = effort
+        self.budget = budget
 
     def frame(self, framing: Framing) -> Framing:
-        return replace(framing, reasoning_effort=self.effort)
+        return replace(framing, reasoning_effort=self.effort, reasoning_budget=self.budget)
 
 
 Layer = Callable[[Any], Reflection]
@@ -177,11 +191,20 @@ LAYERS: dict[str, tuple[Layer, ...]] = {
 }
 
 
-def wrap(policy: Any, condition: str) -> Reflection:
-    """``policy`` under reflection ``condition``: its layers applied innermost first."""
+def wrap(policy: Any, condition: str, *, reasoning_budget: int = REASONING_BUDGET) -> Reflection:
+    """``policy`` under reflection ``condition``: its layers applied innermost first.
+
+    Raises:
+        CapabilityError: ``native`` on a model without a reasoning mode, or another
+            condition on a model that cannot turn reasoning off (one line saying why).
+    """
     if condition not in LAYERS:
         raise ValueError(f"unknown condition '{condition}' (one of: {', '.join(LAYERS)})")
+    refusal = getattr(getattr(policy, "llm", None), "reasoning_refusal", None)
+    if condition != "native" and refusal:
+        raise CapabilityError(f"condition '{condition}' runs with reasoning off, but {refusal}")
     wrapped = policy
     for layer in LAYERS[condition]:
-        wrapped = layer(wrapped)
+        extra = {"budget": reasoning_budget} if layer is NativeReasoning else {}
+        wrapped = layer(wrapped, **extra)
     return wrapped

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 from typing import Any
 
+from parley.agents.reflection import REASONING_BUDGET
 from parley.cli import UserError
 from parley.config import CHOICES, DEFAULT_MODELS, PARAMETERS, RunConfig, model_of
 
@@ -23,6 +24,13 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
     return value
 
 
@@ -133,22 +141,33 @@ def add_model_options(p: argparse.ArgumentParser, *, sweep: bool = False) -> Non
         "--server",
         default=None,
         choices=CHOICES["server"],
-        help="kind of OpenAI-compatible server, which decides how structured output is asked "
-        "for (default: inferred from --base-url; OpenAI's API when none)",
+        help="provider profile of the server: how output tokens, structured output and "
+        "reasoning on/off are asked for, and its endpoint when --base-url is not given "
+        "(default: inferred from a provider's own --base-url or an unambiguous --model; "
+        "OpenAI's API when neither says; see docs/backends.md)",
     )
     g.add_argument(
         "--structured",
         default=None,
         choices=CHOICES["structured"],
-        help="override the structured-output mode: json_schema (OpenAI, vLLM, Ollama), "
-        "json_object_schema (llama.cpp server), json_object, grammar (GBNF), text (extract "
-        "JSON from prose)",
+        help="override the structured-output mode: json_schema (OpenAI, Gemini, vLLM, "
+        "Ollama), json_object_schema (llama.cpp server), json_object (DeepSeek), grammar "
+        "(GBNF), text (extract JSON from prose); a mode the server refuses is refused",
     )
     g.add_argument(
         "--reasoning",
         action="store_true",
-        help="the served model has a reasoning mode (o-series, gpt-5, DeepSeek-R1, Qwen3 "
-        "thinking...); required by --condition native",
+        help="the served model has a reasoning mode (Qwen3 thinking, DeepSeek-R1...) on "
+        "vllm, ollama, llamacpp and generic servers, where the profile cannot know; OpenAI, "
+        "DeepSeek and Gemini models are known by name. --condition native needs one; the "
+        "other conditions run with reasoning off, or refuse to start if it cannot be",
+    )
+    g.add_argument(
+        "--reasoning-budget",
+        type=non_negative_int,
+        default=None,
+        help="tokens for --condition native's reasoning, on top of the action's budget "
+        f"(default: {REASONING_BUDGET})",
     )
     g.add_argument(
         "--temperature",

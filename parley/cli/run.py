@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from parley.experiments.records import run_frames
     from parley.experiments.storage import check_out_dir, write_results
     from parley.model.model import NegotiationModel
-    from parley.transcript import header, outcome_text, round_text
+    from parley.transcript import header, outcome_text, reasoning_note, round_text
 
     config = run_config(args)
     check_servers([config.kwargs()])
@@ -64,8 +64,14 @@ def run(args: argparse.Namespace) -> int:
             if not args.quiet:
                 print(round_text(model, private=args.private), end="\n\n", flush=True)
         print(outcome_text(model))
+        note = reasoning_note(model)
+        if note is not None:
+            print(note, file=sys.stderr)
         if args.out:
-            manifest = build_manifest("run", {**config.to_manifest(), "rng": args.seed})
+            profile = getattr(model.llm, "profile", None)  # the provider profile used
+            manifest = build_manifest(
+                "run", {**config.to_manifest(), "rng": args.seed}, profile=profile
+            )
             path = write_results(args.out, run_frames(model), manifest)
             print(
                 f"Wrote {path}/ (runs, rounds, agents, moves, calls .parquet + manifest.json)",

@@ -33,6 +33,7 @@ from parley.config import (
     LLM_KEYS,
     OPERATIONAL_KEYS,
     PARAMETERS,
+    RunConfig,
     check_choice,
     uses_llm,
 )
@@ -117,7 +118,10 @@ def build_grid(
         raise ValueError(f"at most {MAX_SEEDS} seeds per grid, got {len(seeds)}")
     checked = {k: [_normalize(k, v) for v in vs] for k, vs in axes.items()}
     constants = {k: _normalize(k, v) for k, v in fixed.items()}
-    return Grid(checked, constants, tuple(dict.fromkeys(int(s) for s in seeds)))
+    grid = Grid(checked, constants, tuple(dict.fromkeys(int(s) for s in seeds)))
+    for cell in grid.cells():  # every cell is a valid run: a bad value is one line, now
+        RunConfig.from_kwargs(json.loads(cell))
+    return grid
 
 
 def _normalize(name: str, value: Any) -> Any:

@@ -51,6 +51,9 @@ def run_summary(model: NegotiationModel) -> dict[str, Any]:
         "prompt_tokens": _total(calls["prompt_tokens"]),
         "completion_tokens": _total(calls["completion_tokens"]),
         "reasoning_tokens": _total(calls["reasoning_tokens"]),
+        # calls that asked for reasoning off yet reported reasoning (tokens or text)
+        "unexpected_reasoning_calls": sum(1 for v in calls["unexpected_reasoning"] if v),
+        "profile": next((p for p in calls["profile"] if p), None),
         "latency_s": float(_total(calls["latency_s"], float)),
         "cached_calls": sum(1 for v in calls["cached"] if v),
         "cost_usd": float(_total(calls["cost_usd"], float)),

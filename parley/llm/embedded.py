@@ -17,7 +17,6 @@ import asyncio
 import atexit
 import contextlib
 import importlib.util
-import json
 import os
 import threading
 import time
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from parley.llm.interface import CapabilityError, Completion, LLMError, Request, Usage
+from parley.llm.replies import parse_content
 from parley.llm.weights import DEFAULT_MODEL, WeightsError, get_model, prepare
 
 DEFAULT_N_CTX = 4096  # history is windowed: prompts stay ~0.4-1.5k tokens, plus the output budget
@@ -205,8 +205,8 @@ class EmbeddedLLM:
             start = time.perf_counter()
             try:
                 result = loaded.llama.create_chat_completion(**kwargs)
-            except ValueError as err:  # e.g. the prompt does not fit the context window
-                raise LLMError(f"embedded model {self.name}: {err}", "bad_request") from None
+            except ValueError as err:  # the prompt does not fit the context window
+                raise LLMError(f"embedded model {self.name}: {err}", "context_length") from None
             latency = time.perf_counter() - start
         return self._completion(result, request, latency, loaded.fingerprint)
 
@@ -219,13 +219,8 @@ class EmbeddedLLM:
     ) -> Completion:
         choice = result["choices"][0]
         text = choice["message"].get("content") or ""
-        parsed = None
-        if request.schema is not None:
-            try:
-                obj = json.loads(text)
-                parsed = obj if isinstance(obj, dict) else None
-            except json.JSONDecodeError:  # cut by max_tokens: the caller repairs
-                parsed = None
+        # a reply cut by max_tokens parses to None: the exchange repairs it
+        parsed = parse_content(text) if request.schema is not None else None
         usage = result.get("usage") or {}
         return Completion(
             text=text,

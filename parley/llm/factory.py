@@ -18,7 +18,7 @@ from typing import Any
 
 from parley.llm.cache import DEFAULT_CACHE_PATH, CachedLLM
 from parley.llm.choices import BACKENDS, default_model
-from parley.llm.interface import LanguageModel
+from parley.llm.interface import CapabilityError, LanguageModel, Usage
 from parley.llm.pricing import load_prices
 from parley.llm.wrappers import BudgetLLM, RetryingLLM, UsageLLM
 
@@ -32,14 +32,21 @@ def make_llm(params: Mapping[str, Any]) -> LanguageModel:
 
     Keys: ``backend``, ``model``, ``base_url``, ``api_key_env``, ``timeout``,
     ``max_retries``, ``cache`` (off/record/replay/auto), ``cache_path``,
-    ``max_tokens_total``; optional ``structured``, ``server``, ``reasoning`` (openai
-    backend), ``max_calls``, ``max_cost_usd``, ``prices_path``.
+    ``max_tokens_total``, ``temperature`` (checked against what the model accepts);
+    optional ``structured``, ``server``, ``reasoning`` (openai backend), ``max_calls``,
+    ``max_cost_usd``, ``prices_path``.
 
     Raises:
         ValueError: an unknown backend, embedded model, cache mode or structured mode.
+        CapabilityError: a setting the server or model refuses (a temperature a reasoning
+            model does not accept, a structured mode the server does not speak) or a
+            ``max_cost_usd`` for a model the price table does not list.
     """
     timeout = float(params.get("timeout") or 60.0)
     backend = make_backend(params)
+    check = getattr(backend, "check_temperature", None)
+    if check is not None:
+        check(float(params.get("temperature", 0.8)))
     guard = timeout + TIMEOUT_SLACK_S if backend.backend == "openai" else None
     retries = params.get("max_retries")
     llm: LanguageModel = RetryingLLM(
@@ -48,8 +55,14 @@ def make_llm(params: Mapping[str, Any]) -> LanguageModel:
     cache = params.get("cache") or "off"
     if cache != "off":
         llm = CachedLLM(llm, params.get("cache_path") or DEFAULT_CACHE_PATH, cache)
-    llm = UsageLLM(llm, load_prices(params.get("prices_path")))
+    prices = load_prices(params.get("prices_path"))
+    llm = UsageLLM(llm, prices)
     tokens, calls, cost = (params.get(k) for k in ("max_tokens_total", "max_calls", "max_cost_usd"))
+    if cost is not None and prices.cost(backend.name, backend.backend, Usage()) is None:
+        raise CapabilityError(
+            f"max_cost_usd needs a price for model {backend.name!r}, which the price table "
+            "does not list (add it to parley/llm/pricing.toml or a prices_path file)"
+        )
     if (tokens, calls, cost) != (None, None, None):
         llm = BudgetLLM(llm, max_tokens_total=tokens, max_calls=calls, max_cost_usd=cost)
     return llm

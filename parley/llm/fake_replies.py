@@ -1,8 +1,10 @@
 """What the fake OpenAI-compatible server answers: scripted replies, faults, default answers.
 
 Kept apart from the HTTP plumbing in :mod:`parley.llm.fake_server` so the answers can be
-read (and tested) without a socket. Every answer is deterministic: the default responder
-draws from ``random.Random(seed)`` of the request, and without a seed it holds.
+read (and tested) without a socket. :func:`negotiator_responder` is the ONE fake responder,
+behind both the in-process fakes (:mod:`parley.llm.fakes`) and the fake server; every answer
+is deterministic (drawn from ``random.Random(seed)`` of the request), and one token count
+(:func:`count_tokens`) serves both.
 """
 
 from __future__ import annotations
@@ -15,11 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from parley.llm.interface import Request
+
 # Faults the server can inject, by name. The first group fails at the HTTP level, the second
 # answers HTTP 200 with content a policy must reject (or repair).
 HTTP_FAULTS = ("rate_limit", "server_error", "unavailable", "reset", "hang", "empty_body", "auth")
 CONTENT_FAULTS = ("truncated_json", "wrong_shape", "bad_action", "out_of_range", "reasoning_only")
-FAULTS = HTTP_FAULTS + CONTENT_FAULTS
+# Faults no retry cures (a misconfigured run): HTTP 400, 429 ``insufficient_quota``, and an
+# empty answer cut by the token limit (``finish_reason: "length"``).
+CONFIG_FAULT_REPLIES = ("bad_request", "quota", "length")
+FAULTS = HTTP_FAULTS + CONTENT_FAULTS + CONFIG_FAULT_REPLIES
 
 FAKE_REASONING = "Weighing my reservation against the standing proposal before I move."
 
@@ -37,6 +44,7 @@ class Reply:
             ``unavailable`` only); None sends no header.
         reasoning: reasoning text returned as ``reasoning_content`` (with reasoning tokens).
         delay_s: extra latency of this reply on top of the server's fixed latency.
+        headers: extra response headers (e.g. ``x-should-retry``).
     """
 
     content: str | None = None
@@ -44,6 +52,7 @@ class Reply:
     retry_after: float | None = None
     reasoning: str | None = None
     delay_s: float = 0.0
+    headers: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.fault is not None and self.fault not in FAULTS:
@@ -109,51 +118,82 @@ def schema_of(body: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def request_of(body: dict[str, Any]) -> Request:
+    """The :class:`Request` a raw chat-completion body carries (for the shared responder)."""
+    return Request(
+        messages=tuple((m["role"], m["content"]) for m in body.get("messages", [])),
+        max_tokens=int(body.get("max_tokens") or body.get("max_completion_tokens") or 0),
+        seed=body.get("seed"),
+        schema=schema_of(body),
+        reasoning_effort=body.get("reasoning_effort"),
+    )
+
+
 def default_responder(body: dict[str, Any]) -> str:
-    """A valid answer for the requested schema, chosen deterministically from the seed.
+    """The fake server's answer: :func:`negotiator_responder` on the request, as JSON text,
+    playing only the moves that are always valid (:data:`SAFE_MOVES`), so that every invalid
+    answer of the server is an injected fault."""
+    return json.dumps(negotiator_responder(request_of(body), moves=SAFE_MOVES))
 
-    For the negotiation grammar (a schema with an ``action`` property, or no schema at all)
-    it holds, or, with a seed and a ``value`` enum, proposes one of the allowed values.
+
+#: Every move, weighted (some will be invalid on the table: they exercise the repair path).
+ALL_MOVES: dict[str, float] = {
+    "propose": 3,
+    "concede": 2,
+    "hold": 2,
+    "accept": 1,
+    "support": 1,
+    "escalate": 0.4,
+}
+#: The moves that are valid on any table.
+SAFE_MOVES: dict[str, float] = {"propose": 1.0, "hold": 1.0}
+_LINES = (
+    "We can move a little if the others move too.",
+    "This is close to our limit.",
+    "Let us settle before the deadline.",
+    "We need a fairer split than this.",
+    "We could back a value near the middle.",
+)
+
+
+def negotiator_responder(request: Request, moves: dict[str, float] = ALL_MOVES) -> dict[str, Any]:
+    """A negotiator reply that fits ``request.schema``, drawn with ``request.seed``.
+
+    It uses every move of the schema's ``action`` enum (some moves will be invalid on the
+    table, e.g. a concession away from the others, which exercises the repair path), picks
+    values and targets from the schema's enums, and fills private-state fields with short text.
+    A schema without ``action`` (e.g. the authority's ruling) is simply filled in.
     """
-    schema = schema_of(body)
-    seed = body.get("seed")
-    rng = random.Random(seed) if seed is not None else None
-    if schema is None or "action" in schema.get("properties", {}):
-        return json.dumps(_action(schema, rng))
-    return json.dumps(instance_for(schema, rng or random.Random(0)))
+    rng = random.Random(request.seed if request.seed is not None else 0)
+    if request.schema is None:  # JSON mode without a schema (DeepSeek): a plain hold
+        return {"action": "hold", "value": None, "target": None, "message": rng.choice(_LINES)}
+    props = request.schema.get("properties", {})
+    if "action" not in props:  # another schema (e.g. the authority's ruling): just fill it
+        return {key: _filler(sub, rng) for key, sub in props.items()}
+    reply: dict[str, Any] = {}
+    for key, sub in props.items():  # private fields first, as the schema orders them
+        if key not in ("action", "value", "target", "message"):
+            reply[key] = _filler(sub, rng)
+    kinds = [k for k in (props.get("action") or {}).get("enum", list(moves)) if k in moves]
+    kind = rng.choices(kinds, weights=[moves[k] for k in kinds], k=1)[0]
+    values = [v for v in (props.get("value") or {}).get("enum", []) if v is not None] or [0]
+    targets = [t for t in (props.get("target") or {}).get("enum", []) if t is not None] or [None]
+    reply.update(
+        action=kind,
+        value=rng.choice(values) if kind in ("propose", "concede") else None,
+        target=rng.choice(targets) if kind == "support" else None,
+        message=rng.choice(_LINES),
+    )
+    return reply
 
 
-def _action(schema: dict[str, Any] | None, rng: random.Random | None) -> dict[str, Any]:
-    value_schema = ((schema or {}).get("properties") or {}).get("value") or {}
-    grid = [v for v in value_schema.get("enum", []) if isinstance(v, int | float)]
-    if rng is None or not grid or rng.random() < 0.5:
-        return {"action": "hold", "value": None, "target": None, "message": "I hold for now."}
-    value = rng.choice(grid)
-    return {"action": "propose", "value": value, "target": None, "message": f"I propose {value}."}
-
-
-def instance_for(schema: dict[str, Any], rng: random.Random) -> Any:
-    """A small instance of a JSON schema (enums by ``rng``, numbers at their minimum)."""
+def _filler(schema: dict[str, Any], rng: random.Random) -> Any:
     if "enum" in schema:
-        choices = [v for v in schema["enum"] if v is not None] or schema["enum"]
-        return rng.choice(choices)
-    kind = schema.get("type", "object")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
-    match kind:
-        case "object":
-            props = schema.get("properties", {})
-            return {k: instance_for(props[k], rng) for k in schema.get("required", props)}
-        case "string":
-            return "ok"[: schema.get("maxLength", 2)]
-        case "number" | "integer":
-            return schema.get("minimum", schema.get("maximum", 0))
-        case "boolean":
-            return True
-        case "array":
-            return []
-        case _:
-            return None
+        return rng.choice([v for v in schema["enum"] if v is not None] or schema["enum"])
+    if schema.get("type") == "object":
+        return {k: _filler(v, rng) for k, v in schema.get("properties", {}).items()}
+    words = " ".join(rng.choice(_LINES) for _ in range(3))
+    return words[: schema.get("maxLength", len(words))]
 
 
 def fault_content(fault: str, body: dict[str, Any], responder: Responder) -> str:
@@ -202,7 +242,7 @@ def completion_body(
         "choices": [
             {
                 "index": 0,
-                "finish_reason": "length" if reasoning and not content else "stop",
+                "finish_reason": "stop",
                 "message": message,
             }
         ],

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from parley.llm.emulation import Emulator
 from parley.llm.fake_replies import (
     CONTENT_FAULTS,
     FAKE_REASONING,
@@ -39,6 +40,7 @@ from parley.llm.fake_replies import (
     default_responder,
     fault_content,
 )
+from parley.llm.profiles import profile_names
 
 __all__ = ["FakeOpenAIServer", "Reply"]
 
@@ -56,6 +58,8 @@ class FakeOpenAIServer:
         port: 0 picks a free port.
         plan: ``(request_json) -> Reply`` for unscripted requests (faults by request, so
             concurrent calls get the same faults in any arrival order); None: normal replies.
+        emulate: a provider profile to emulate (:mod:`parley.llm.emulation`): refuse what
+            it refuses, with its error text; reason where it reasons. None: accept all.
     """
 
     def __init__(
@@ -68,6 +72,7 @@ class FakeOpenAIServer:
         hang_s: float = 30.0,
         port: int = 0,
         plan: Callable[[dict[str, Any]], Reply] | None = None,
+        emulate: str | None = None,
     ) -> None:
         self.responder = responder or default_responder
         self.latency_s = latency_s
@@ -77,6 +82,7 @@ class FakeOpenAIServer:
         self.requests: list[dict[str, Any]] = []
         self._port = port
         self.plan = plan
+        self.emulator = Emulator(emulate) if emulate else None
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -141,6 +147,8 @@ class FakeOpenAIServer:
             content = fault_content(reply.fault, body, self.responder)
         else:
             content = reply.content if reply.content is not None else self.responder(body)
+        if self.emulator is not None and reply.fault is None and reply.reasoning is None:
+            return self.emulator.answer(body, content, self.model)
         reasoning = reply.reasoning
         if reasoning is None and (
             reply.fault == "reasoning_only" or (self.reasoning and body.get("reasoning_effort"))
@@ -195,10 +203,14 @@ class _Handler(BaseHTTPRequestHandler):
         reply = fake._take(body)
         if fake._stopping.wait(fake.latency_s + reply.delay_s):
             return
+        refusal = fake.emulator.refusal(body) if fake.emulator and not reply.fault else None
+        if refusal is not None:
+            self._json(*refusal)
+            return
         self._serve(fake, body, reply)
 
     def _serve(self, fake: FakeOpenAIServer, body: dict[str, Any], reply: Reply) -> None:
-        headers = {}
+        headers = dict(reply.headers)
         if reply.retry_after is not None:
             headers["Retry-After"] = f"{reply.retry_after:g}"
         match reply.fault:
@@ -210,7 +222,7 @@ class _Handler(BaseHTTPRequestHandler):
             case "rate_limit":
                 self._json(429, _error("rate limit reached", "rate_limit_exceeded"), headers)
             case "server_error":
-                self._json(500, _error("internal error", "server_error"))
+                self._json(500, _error("internal error", "server_error"), headers)
             case "unavailable":
                 self._json(503, _error("overloaded", "server_error"), headers)
             case "auth":
@@ -219,6 +231,16 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(401, _error(f"Incorrect API key provided: {key}", "invalid_api_key"))
             case "empty_body":
                 self._send(200, b"", {"Content-Type": "application/json"})
+            case "bad_request":
+                message = "Invalid 'messages[0].content': string too long."
+                self._json(400, _error(message, "invalid_request_error"), headers)
+            case "quota":
+                message = "You exceeded your current quota, please check your plan and billing."
+                self._json(429, _error(message, "insufficient_quota"))
+            case "length":
+                done = completion_body(body, "", None, fake.model)
+                done["choices"][0]["finish_reason"] = "length"
+                self._json(200, done)
             case _:
                 self._json(200, fake.answer(body, reply))
 
@@ -256,8 +278,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     parser.add_argument("--reasoning", action="store_true", help="act as a reasoning model")
+    parser.add_argument(
+        "--emulate",
+        default=None,
+        choices=profile_names(),
+        help="answer like this provider: refuse what it refuses (its error text), reason "
+        "where it reasons (see parley/llm/emulation.py)",
+    )
     args = parser.parse_args(argv)
-    server = FakeOpenAIServer(latency_s=args.latency, reasoning=args.reasoning, port=args.port)
+    server = FakeOpenAIServer(
+        latency_s=args.latency, reasoning=args.reasoning, port=args.port, emulate=args.emulate
+    )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -8,10 +8,11 @@ run LLM negotiators instantly:
   latency lets tests make concurrent calls complete in a different order than they start.
 - :class:`FakeReasoningLLM` is a puppet with a reasoning mode (for the ``native`` condition):
   when a request sets ``reasoning_effort`` it adds reasoning text and reasoning tokens.
-- :func:`negotiator_responder` is a ready puppeteer: a reply that fits the requested schema,
-  drawn from the request's seed, so a whole negotiation runs offline and reproducibly
-  (``PuppetLLM(negotiator_responder)``); :func:`as_server_responder` serves the same
-  puppeteer from the loopback OpenAI-compatible server of :mod:`parley.llm.fake_server`.
+- :func:`negotiator_responder` (from :mod:`parley.llm.fake_replies`) is the one ready
+  puppeteer: a reply that fits the requested schema, drawn from the request's seed, so a
+  whole negotiation runs offline and reproducibly (``PuppetLLM(negotiator_responder)``).
+  The loopback server of :mod:`parley.llm.fake_server` answers with the same responder by
+  default; :func:`as_server_responder` serves any other puppeteer from it.
 
 A reply is a ``str`` (the raw text), a ``dict`` (encoded as JSON text and returned as the
 parsed object when a schema was requested), a ready :class:`Completion`, or an exception
@@ -22,21 +23,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
+from parley.llm.fake_replies import count_tokens, negotiator_responder, request_of
 from parley.llm.interface import Completion, Request, Usage
+
+__all__ = [
+    "FakeReasoningLLM",
+    "PuppetLLM",
+    "ScriptedLLM",
+    "as_server_responder",
+    "negotiator_responder",
+    "to_completion",
+]
 
 Reply = str | dict[str, Any] | Completion | BaseException
 Latency = float | Callable[[Request], float]
-
-
-def approx_tokens(text: str) -> int:
-    """A plausible token count (about four characters a token, at least one)."""
-    return max(1, round(len(text) / 4))
 
 
 def to_completion(
@@ -51,12 +56,12 @@ def to_completion(
     parsed = None
     if request.schema is not None:
         parsed = reply if isinstance(reply, dict) else _json_object(text)
-    prompt = sum(approx_tokens(content) + 4 for _, content in request.messages)
-    thought = approx_tokens(reasoning) if reasoning else 0
+    prompt = sum(count_tokens(content) + 4 for _, content in request.messages)
+    thought = count_tokens(reasoning) if reasoning else 0
     return Completion(
         text=text,
         parsed=parsed,
-        usage=Usage(prompt, approx_tokens(text) + thought, thought),
+        usage=Usage(prompt, count_tokens(text) + thought, thought),
         reasoning=reasoning,
         model=model,
         system_fingerprint="fake",
@@ -192,67 +197,11 @@ class FakeReasoningLLM(PuppetLLM):
         return f"[{request.reasoning_effort}] {self.thought}"
 
 
-_MOVES = {"propose": 3, "concede": 2, "hold": 2, "accept": 1, "support": 1, "escalate": 0.4}
-_LINES = (
-    "We can move a little if the others move too.",
-    "This is close to our limit.",
-    "Let us settle before the deadline.",
-    "We need a fairer split than this.",
-    "We could back a value near the middle.",
-)
-
-
-def negotiator_responder(request: Request) -> dict[str, Any]:
-    """A negotiator reply that fits ``request.schema``, drawn with ``request.seed``.
-
-    It uses every move of the schema's ``action`` enum (some moves will be invalid on the
-    table, e.g. a concession away from the others, which exercises the repair path), picks
-    values and targets from the schema's enums, and fills private-state fields with short text.
-    A schema without ``action`` (e.g. the authority's ruling) is simply filled in.
-    """
-    rng = random.Random(request.seed)
-    props = (request.schema or {}).get("properties", {})
-    if "action" not in props:  # another schema (e.g. the authority's ruling): just fill it
-        return {key: _filler(sub, rng) for key, sub in props.items()}
-    reply: dict[str, Any] = {}
-    for key, sub in props.items():  # private fields first, as the schema orders them
-        if key not in ("action", "value", "target", "message"):
-            reply[key] = _filler(sub, rng)
-    kinds = [k for k in (props.get("action") or {}).get("enum", list(_MOVES)) if k in _MOVES]
-    kind = rng.choices(kinds, weights=[_MOVES[k] for k in kinds], k=1)[0]
-    values = [v for v in (props.get("value") or {}).get("enum", []) if v is not None] or [0]
-    targets = [t for t in (props.get("target") or {}).get("enum", []) if t is not None] or [None]
-    reply.update(
-        action=kind,
-        value=rng.choice(values) if kind in ("propose", "concede") else None,
-        target=rng.choice(targets) if kind == "support" else None,
-        message=rng.choice(_LINES),
-    )
-    return reply
-
-
-def _filler(schema: dict[str, Any], rng: random.Random) -> Any:
-    if "enum" in schema:
-        return rng.choice([v for v in schema["enum"] if v is not None] or schema["enum"])
-    if schema.get("type") == "object":
-        return {k: _filler(v, rng) for k, v in schema.get("properties", {}).items()}
-    words = " ".join(rng.choice(_LINES) for _ in range(3))
-    return words[: schema.get("maxLength", len(words))]
-
-
 def as_server_responder(fn: Callable[[Request], Reply]) -> Callable[[dict[str, Any]], str]:
     """Adapt a puppeteer to the fake server's ``(request_json) -> content`` responder."""
-    from parley.llm.fake_replies import schema_of
 
     def respond(body: dict[str, Any]) -> str:
-        request = Request(
-            messages=tuple((m["role"], m["content"]) for m in body.get("messages", [])),
-            max_tokens=int(body.get("max_tokens") or body.get("max_completion_tokens") or 0),
-            seed=body.get("seed"),
-            schema=schema_of(body),
-            reasoning_effort=body.get("reasoning_effort"),
-        )
-        reply = fn(request)
+        reply = fn(request_of(body))
         return reply if isinstance(reply, str) else json.dumps(reply)
 
     return respond

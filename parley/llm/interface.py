@@ -16,7 +16,12 @@ StructuredMode = Literal["json_schema", "json_object_schema", "json_object", "gr
 
 
 class LLMError(RuntimeError):
-    """A call that failed for good (after bounded retries); ``fault`` names the kind."""
+    """A call that failed for good (after bounded retries); ``fault`` names the kind.
+
+    ``retryable`` is the server's own word on retrying (the ``x-should-retry`` header), None
+    when it said nothing; ``calls`` holds the call records of the exchange that raised it
+    (set by :func:`parley.llm.exchange.exchange`), so a run that stops keeps them.
+    """
 
     def __init__(
         self,
@@ -24,18 +29,42 @@ class LLMError(RuntimeError):
         fault: str = "error",
         retries: int = 0,
         retry_after: float | None = None,
+        *,
+        retryable: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.fault = fault
         self.retries = retries
         self.retry_after = retry_after  # seconds a server asked us to wait (Retry-After)
+        self.retryable = retryable
+        self.calls: list[dict[str, Any]] = []
 
 
-#: Faults no retry and no later turn can cure: the run itself is misconfigured (a rejected
-#: key, an unknown model or endpoint, a replay cache without this call, an unreadable cache
-#: file). Policies let these propagate, so the run stops with one clear error instead of
-#: finishing as a string of invalid turns that looks like data.
-CONFIG_FAULTS = frozenset({"auth", "not_found", "cache_miss", "cache_corrupt"})
+#: Faults worth retrying: they may pass by themselves (429 rate limit, 5xx, a timeout, a
+#: dropped connection, an empty body from a proxy that died mid-answer).
+TRANSIENT_FAULTS = frozenset({"rate_limit", "server_error", "timeout", "connection", "empty"})
+
+#: Faults no retry and no later turn can cure: the run itself is misconfigured. ``auth``
+#: (401/403), ``not_found`` (404: model or endpoint), ``bad_request`` (400),
+#: ``unsupported`` (a parameter or value the model refuses), ``context_length`` (the prompt
+#: does not fit), ``quota`` (429 ``insufficient_quota``: no credit), ``truncated`` (replies
+#: cut by the token limit even after a repair with more room), ``cache_miss`` and
+#: ``cache_corrupt`` (a replay that cannot be served). Policies and the authority let these
+#: propagate, so the run stops with one clear error instead of finishing as a string of
+#: invalid turns that looks like data.
+CONFIG_FAULTS = frozenset(
+    {
+        "auth",
+        "not_found",
+        "bad_request",
+        "unsupported",
+        "context_length",
+        "quota",
+        "truncated",
+        "cache_miss",
+        "cache_corrupt",
+    }
+)
 
 
 class CapabilityError(ValueError):

@@ -1,4 +1,9 @@
-"""The OpenAI-compatible backend: OpenAI, vLLM, Ollama, llama.cpp servers, any compatible URL.
+"""The OpenAI-compatible backend: OpenAI, DeepSeek, Gemini, vLLM, Ollama, llama.cpp, any URL.
+
+What differs between servers (the output-token field, the structured-output dialect, how
+reasoning is turned on and off, where reasoning text comes back, which temperatures a model
+accepts) is read from the server's provider profile (:mod:`parley.llm.profiles`), never
+from ``if``s here.
 
 One ``openai.AsyncOpenAI`` client per event loop: an httpx client is bound to the loop that
 created it, and :func:`parley.concurrency.run_sync` runs each batch of calls on a fresh
@@ -22,10 +27,13 @@ import openai
 from parley.concurrency import run_sync
 from parley.llm.interface import CapabilityError, Completion, LLMError, Request, Usage
 from parley.llm.openai_errors import to_llm_error
-from parley.llm.structured import format_kwargs, infer_server, parse_content, resolve_mode
+from parley.llm.profiles import get_profile, infer_profile, plan
+from parley.llm.replies import parse_content
+from parley.llm.structured import format_kwargs, resolve_mode
 
 # Local servers ignore the key, but the client insists on one.
 PLACEHOLDER_KEY = "not-needed"
+DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 
 _ClientsByLoop = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI]
 
@@ -35,15 +43,26 @@ class OpenAIBackend:
 
     Args:
         model: the model name the server knows (also this object's ``name``).
-        base_url: the server's ``/v1`` URL; None means OpenAI's API.
+        base_url: the server's ``/v1`` URL; None means the profile's own endpoint (OpenAI's
+            API for ``openai``, DeepSeek's for ``deepseek``, Google's for ``gemini``).
         api_key_env: NAME of the environment variable holding the key (read when a client is
-            made, never stored in a file or message); unset means a placeholder key.
+            made, never stored in a file or message); unset means a placeholder key. Left at
+            its default (``OPENAI_API_KEY``), a provider profile with a variable of its own
+            (``DEEPSEEK_API_KEY``, ``GEMINI_API_KEY``) reads that one instead, so an OpenAI
+            key is never sent to another provider.
         timeout: seconds before one request times out.
         structured: structured-output mode (see :data:`parley.llm.structured.MODES`);
             None picks the server kind's default.
-        server: ``openai``, ``vllm``, ``ollama``, ``llamacpp`` or ``generic``; None infers
-            it from ``base_url``.
-        reasoning: the served model has a reasoning mode (o-series, gpt-5, DeepSeek-R1...).
+        server: the provider profile (``openai``, ``deepseek``, ``gemini``, ``vllm``,
+            ``ollama``, ``llamacpp``, ``generic``); None infers it from ``base_url`` or an
+            unambiguous model name.
+        reasoning: the served model has a reasoning mode; only read for models the
+            profile cannot know (vLLM, Ollama, llama.cpp, generic servers), the profile's
+            model families decide for OpenAI, DeepSeek and Gemini models.
+
+    Raises:
+        ValueError: an unknown profile or structured mode.
+        CapabilityError: a structured mode the server refuses.
     """
 
     backend = "openai"
@@ -54,7 +73,7 @@ class OpenAIBackend:
         model: str,
         base_url: str | None = None,
         *,
-        api_key_env: str = "OPENAI_API_KEY",
+        api_key_env: str = DEFAULT_KEY_ENV,
         timeout: float = 60.0,
         structured: str | None = None,
         server: str | None = None,
@@ -63,20 +82,37 @@ class OpenAIBackend:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}")
         self.name = model
-        self.base_url = base_url
-        self.api_key_env = api_key_env
+        self.server = server or infer_profile(base_url, model)
+        spec = get_profile(self.server)
+        self.spec = spec
+        # OpenAI's endpoint stays the client's default (which honours OPENAI_BASE_URL).
+        self.base_url = base_url or (spec.base_url if spec.name != "openai" else None)
+        own = spec.api_key_env if api_key_env == DEFAULT_KEY_ENV else None
+        self.api_key_env = own or api_key_env
         self.timeout = timeout
-        self.server = server or infer_server(base_url)
-        self.structured = resolve_mode(structured, self.server)
-        self.supports_reasoning = reasoning
+        self.structured = resolve_mode(structured, spec)
+        self.reasoning_plan = plan(spec, model, reasoning)
+        self.supports_reasoning = self.reasoning_plan.supports
+        #: Why this model cannot run with reasoning off (None: it can).
+        self.reasoning_refusal = self.reasoning_plan.refusal
         self._clients: _ClientsByLoop = weakref.WeakKeyDictionary()
         self._closers: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
         return (
             f"OpenAIBackend(model={self.name!r}, base_url={self.base_url!r}, "
-            f"structured={self.structured!r}, reasoning={self.supports_reasoning})"
+            f"profile={self.server!r}, structured={self.structured!r}, "
+            f"reasoning={self.supports_reasoning})"
         )
+
+    @property
+    def profile(self) -> str:
+        """The provider profile's name (recorded with every call)."""
+        return self.server
+
+    def check_temperature(self, temperature: float) -> None:
+        """Refuse, at construction, a temperature this model does not accept."""
+        self.reasoning_plan.check_temperature(self.name, temperature)
 
     @property
     def where(self) -> str:
@@ -109,23 +145,27 @@ class OpenAIBackend:
             await client.close()
 
     def _kwargs(self, request: Request) -> dict[str, Any]:
+        """The ``chat.completions.create`` arguments for ``request``, in the profile's terms."""
+        spec, family = self.spec, self.reasoning_plan.family
+        effort = request.reasoning_effort
         kwargs: dict[str, Any] = {
             "model": self.name,
             "messages": request.chat(),
-            "temperature": request.temperature,
             **format_kwargs(self.structured, request.schema),
         }
-        # OpenAI's own API wants max_completion_tokens (reasoning models reject max_tokens);
-        # compatible servers all know max_tokens.
-        kwargs["max_completion_tokens" if self.server == "openai" else "max_tokens"] = (
-            request.max_tokens
+        kwargs[spec.token_param] = request.max_tokens
+        # A model with one accepted temperature was checked at construction (it equals the
+        # run's): leave the field out, the server's default is that value.
+        omit = family.temperature is not None or (
+            effort is not None and family.omit_temperature_while_reasoning
         )
+        if not omit:
+            kwargs["temperature"] = request.temperature
         if request.seed is not None:
             kwargs["seed"] = request.seed
-        if request.reasoning_effort:
-            kwargs["reasoning_effort"] = request.reasoning_effort
-            if self.server == "openai":
-                del kwargs["temperature"]  # OpenAI reasoning models accept only the default
+        switch = self.reasoning_plan.fields(effort)
+        if switch:
+            kwargs["extra_body"] = {**kwargs.get("extra_body", {}), **switch}
         return kwargs
 
     def _completion(self, response: Any, latency_s: float) -> Completion:
@@ -138,12 +178,23 @@ class OpenAIBackend:
             text=text,
             parsed=parse_content(text),
             usage=_usage(response.usage),
-            reasoning=_reasoning(message),
+            reasoning=self._reasoning(message),
             latency_s=latency_s,
             model=response.model or self.name,
             system_fingerprint=response.system_fingerprint,
             finish_reason=choice.finish_reason,
         )
+
+    def _reasoning(self, message: Any) -> str | None:
+        # The profile names the field: DeepSeek, llama.cpp say reasoning_content, Ollama says
+        # reasoning, vLLM said reasoning_content and says reasoning since 0.10.
+        for field in self.spec.reasoning_text:
+            value = getattr(message, field, None)
+            if value is None:
+                value = (getattr(message, "model_extra", None) or {}).get(field)
+            if isinstance(value, str) and value:
+                return value
+        return None
 
     def _client(self) -> openai.AsyncOpenAI:
         loop = asyncio.get_running_loop()
@@ -203,12 +254,3 @@ def _usage(usage: Any) -> Usage:
         completion_tokens=usage.completion_tokens or 0,
         reasoning_tokens=(getattr(details, "reasoning_tokens", None) or 0) if details else 0,
     )
-
-
-def _reasoning(message: Any) -> str | None:
-    # vLLM and DeepSeek say reasoning_content, Ollama and OpenRouter say reasoning.
-    for field in ("reasoning_content", "reasoning"):
-        value = getattr(message, field, None)
-        if isinstance(value, str) and value:
-            return value
-    return None

@@ -1,11 +1,17 @@
 """Map ``openai`` client exceptions to :class:`LLMError` with a fault kind.
 
-Fault kinds: ``rate_limit`` (429), ``server_error`` (5xx), ``timeout``, ``connection``
-(refused, reset, DNS) and ``empty`` (an empty body or no choices: a server or proxy that
-died mid-answer) — the transient ones :class:`parley.llm.wrappers.RetryingLLM` retries —
-and ``auth``, ``not_found``, ``bad_request`` and ``bad_response`` (a body that is not a chat
-completion), which are final.
-Messages name the server and the model but never the API key.
+Transient kinds (:data:`~parley.llm.interface.TRANSIENT_FAULTS`, retried by
+:class:`parley.llm.wrappers.RetryingLLM`): ``rate_limit`` (429, and 408/409 as the openai
+client treats them), ``server_error`` (5xx), ``timeout``, ``connection`` (refused, reset,
+DNS) and ``empty`` (an empty body or no choices: a server or proxy that died mid-answer).
+Configuration kinds (:data:`~parley.llm.interface.CONFIG_FAULTS`, never retried, they stop
+the run): ``auth`` (401/403), ``not_found`` (404), ``quota`` (429 ``insufficient_quota``),
+``unsupported`` (an unsupported parameter or value), ``context_length`` and
+``bad_request`` (any other 400/422). ``bad_response`` (a body that is not a chat
+completion) is final but not a configuration fault. A server's ``x-should-retry`` header
+overrides the kind's default, as in the openai client's own ``_should_retry``.
+Messages name the server and the model and quote the server's own message on one line,
+but never the API key.
 """
 
 from __future__ import annotations
@@ -20,7 +26,11 @@ import pydantic
 
 from parley.llm.interface import LLMError
 
-TRANSIENT_FAULTS = frozenset({"rate_limit", "server_error", "timeout", "connection", "empty"})
+#: Words in a 400's code or message that name the fault (checked in this order).
+_BAD_REQUEST_KINDS = (
+    ("context_length", ("context_length", "context length", "maximum context", "too many tokens")),
+    ("unsupported", ("unsupported", "not supported", "unavailable", "does not support")),
+)
 
 
 def to_llm_error(err: Exception, where: str, secret: str | None) -> LLMError:
@@ -58,17 +68,43 @@ def to_llm_error(err: Exception, where: str, secret: str | None) -> LLMError:
 
 def _status_error(err: openai.APIStatusError, where: str, secret: str | None) -> LLMError:
     status = err.status_code
-    detail = _scrub(err, secret)
+    code, detail = _server_message(err)
+    detail = _scrub(detail, secret)
     if status == 429:
-        fault = "rate_limit"
+        fault = "quota" if code == "insufficient_quota" else "rate_limit"
+    elif status in (408, 409):
+        fault = "rate_limit"  # the openai client retries request and lock timeouts too
     elif status >= 500:
         fault = "server_error"
     elif status == 404:
         fault = "not_found"
     else:
-        fault = "bad_request"
-    retry_after = retry_after_s(err.response.headers)
-    return LLMError(f"{where} answered HTTP {status}: {detail}", fault, retry_after=retry_after)
+        text = f"{code} {detail}".lower()
+        kinds = (kind for kind, words in _BAD_REQUEST_KINDS if any(w in text for w in words))
+        fault = next(kinds, "bad_request")
+    headers = err.response.headers
+    should = headers.get("x-should-retry")
+    retryable = {"true": True, "false": False}.get(should) if should else None
+    return LLMError(
+        f"{where} answered HTTP {status}: {detail}",
+        fault,
+        retry_after=retry_after_s(headers),
+        retryable=retryable,
+    )
+
+
+def _server_message(err: openai.APIStatusError) -> tuple[str, str]:
+    """The error ``code`` and the server's own message, on one line."""
+    body = err.body
+    error = body.get("error", body) if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        code = str(error.get("code") or error.get("type") or "")
+        message = error.get("message")
+        if message:
+            return code, " ".join(str(message).split())
+    elif isinstance(error, str) and error:
+        return "", " ".join(error.split())
+    return "", " ".join(str(err).split())
 
 
 def retry_after_s(headers: Any) -> float | None:
@@ -93,6 +129,7 @@ def retry_after_s(headers: Any) -> float | None:
 
 
 def _scrub(err: object, secret: str | None) -> str:
+    """``err`` as text without the API key."""
     text = str(err)
     if secret and len(secret) >= 4:
         text = text.replace(secret, "***")

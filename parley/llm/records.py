@@ -1,11 +1,18 @@
-"""The shape of one recorded LLM call (a row of the ``calls`` table)."""
+"""The shape of one recorded LLM call (a row of the ``calls`` table), built in one place.
+
+Columns a validity screen reads: ``finish_reason`` (``stop``, ``length``... or None when the
+call failed), ``reasoning_tokens``, ``reasoning_returned`` (reasoning text came back),
+``unexpected_reasoning`` (the call asked for reasoning off, yet the server reported
+reasoning tokens or text), ``fault`` (the failed call's fault kind) and ``profile`` (the
+provider profile the request was written for).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from parley.llm.interface import Completion, LLMError
+    from parley.llm.interface import Completion, LLMError, Request
 
 CALL_COLUMNS = [
     "round",
@@ -14,6 +21,7 @@ CALL_COLUMNS = [
     "purpose",  # decide | repair | authority
     "model",
     "backend",
+    "profile",
     "prompt_tokens",
     "completion_tokens",
     "reasoning_tokens",
@@ -27,6 +35,9 @@ CALL_COLUMNS = [
     "retries",
     "system_fingerprint",
     "cost_usd",
+    "finish_reason",
+    "reasoning_returned",
+    "unexpected_reasoning",
 ]
 
 
@@ -39,27 +50,30 @@ def empty_call_record(**fields: object) -> dict[str, object]:
 
 
 def call_record(
+    llm: Any,
+    request: Request,
     completion: Completion | None,
     *,
     purpose: str,
     valid: bool,
-    repair: bool,
-    backend: str,
-    model: str,
     error: str | None = None,
     failure: LLMError | None = None,
 ) -> dict[str, object]:
-    """One ``calls`` row from a completion, or from a call that failed for good.
+    """One ``calls`` row for a call of ``llm``: from its completion, or from its failure.
 
     ``round``, ``party`` and ``condition`` are filled in by the model when it records.
     """
+    who = {
+        "purpose": purpose,
+        "backend": llm.backend,
+        "profile": getattr(llm, "profile", llm.backend),
+        "repair": purpose == "repair",
+    }
     if completion is None:
         return empty_call_record(
-            purpose=purpose,
-            model=model,
-            backend=backend,
+            **who,
+            model=llm.name,
             valid=False,
-            repair=repair,
             error=error or (str(failure) if failure else None),
             fault=failure.fault if failure else None,
             retries=failure.retries if failure else 0,
@@ -68,12 +82,14 @@ def call_record(
             completion_tokens=0,
             reasoning_tokens=0,
             total_tokens=0,
+            reasoning_returned=False,
+            unexpected_reasoning=False,
         )
     u = completion.usage
+    returned = bool(completion.reasoning)
     return empty_call_record(
-        purpose=purpose,
-        model=completion.model or model,
-        backend=backend,
+        **who,
+        model=completion.model or llm.name,
         prompt_tokens=u.prompt_tokens,
         completion_tokens=u.completion_tokens,
         reasoning_tokens=u.reasoning_tokens,
@@ -81,10 +97,13 @@ def call_record(
         latency_s=completion.latency_s,
         cached=completion.cached,
         valid=valid,
-        repair=repair,
         error=error,
         fault=None,
         retries=completion.retries,
         system_fingerprint=completion.system_fingerprint,
         cost_usd=completion.cost_usd,
+        finish_reason=completion.finish_reason,
+        reasoning_returned=returned,
+        unexpected_reasoning=request.reasoning_effort is None
+        and (u.reasoning_tokens > 0 or returned),
     )

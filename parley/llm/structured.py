@@ -3,10 +3,12 @@
 Servers disagree on how to ask for JSON that follows a schema: OpenAI, vLLM and Ollama take
 the standard ``{"type": "json_schema", ...}``; the llama.cpp server answers that with HTTP
 500 but accepts ``{"type": "json_object", "schema": ...}`` or a GBNF ``grammar``; some
-servers only know plain JSON mode or nothing at all. The mode is chosen per server kind
-here and can be overridden. Whatever the mode, the reply is parsed the same robust way,
-and a reply that is not a JSON object gives ``parsed=None`` (the policy validates and
-repairs; nothing is dropped).
+servers only know plain JSON mode (DeepSeek) or nothing at all. The default mode of each
+server kind, and the modes it accepts, are in its provider profile
+(:mod:`parley.llm.profiles`); an override the server refuses is refused here, at
+construction. Whatever the mode, the reply is parsed the same way
+(:func:`parley.llm.replies.parse_content`), and a reply that is not a JSON object gives
+``parsed=None`` (the caller validates and repairs; nothing is dropped).
 """
 
 from __future__ import annotations
@@ -14,35 +16,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from parley.grammar import InvalidAction, extract_json
 from parley.llm.interface import CapabilityError
+from parley.llm.profiles import Profile
 
 MODES = ("json_schema", "json_object_schema", "json_object", "grammar", "text")
 
-# Server kind -> default structured mode (see EMBEDDED-LLM.md for the llama.cpp facts).
-SERVER_MODES = {
-    "openai": "json_schema",
-    "vllm": "json_schema",
-    "ollama": "json_schema",
-    "llamacpp": "json_object_schema",
-    "generic": "json_schema",
-}
 
-
-def infer_server(base_url: str | None) -> str:
-    """The server kind of a base URL: ``openai`` for OpenAI's API, else ``generic``."""
-    if base_url is None or "api.openai.com" in base_url:
-        return "openai"
-    return "generic"
-
-
-def resolve_mode(structured: str | None, server: str) -> str:
-    """The structured mode to use: the override if given, else the server's default."""
-    if server not in SERVER_MODES:
-        raise ValueError(f"unknown server kind '{server}' (one of: {', '.join(SERVER_MODES)})")
-    mode = structured or SERVER_MODES[server]
+def resolve_mode(structured: str | None, profile: Profile) -> str:
+    """The structured mode to use: the override if given, else the profile's default."""
+    mode = structured or profile.structured
     if mode not in MODES:
         raise ValueError(f"unknown structured mode '{mode}' (one of: {', '.join(MODES)})")
+    if mode not in profile.structured_ok:
+        raise CapabilityError(
+            f"server kind '{profile.name}' does not accept structured mode '{mode}' "
+            f"(it accepts: {', '.join(profile.structured_ok)})"
+        )
     return mode
 
 
@@ -76,17 +65,3 @@ def schema_to_gbnf(schema: dict[str, Any]) -> str:
             "(pip install 'parley[embedded]'); use structured='json_object_schema' instead"
         ) from None
     return json_schema_to_gbnf(json.dumps(schema))
-
-
-def parse_content(text: str) -> dict[str, Any] | None:
-    """The JSON object in a reply (plain, fenced or inside prose), or None if there is none."""
-    if not text.strip():
-        return None
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError:
-        try:
-            return extract_json(text)
-        except InvalidAction:
-            return None
-    return obj if isinstance(obj, dict) else None

@@ -16,6 +16,7 @@ from typing import Any
 
 from parley.concurrency import run_sync
 from parley.llm.interface import (
+    TRANSIENT_FAULTS,
     BudgetExceeded,
     Completion,
     LanguageModel,
@@ -23,7 +24,6 @@ from parley.llm.interface import (
     Request,
     serializes_calls,
 )
-from parley.llm.openai_errors import TRANSIENT_FAULTS
 from parley.llm.pricing import PriceTable, load_prices
 
 
@@ -35,6 +35,10 @@ class LLMWrapper:
         self.name = inner.name
         self.backend = inner.backend
         self.supports_reasoning = inner.supports_reasoning
+        # Optional faces of a backend (a provider profile's name; why reasoning cannot be
+        # turned off): absent on fakes and the embedded model.
+        self.profile: str = getattr(inner, "profile", inner.backend)
+        self.reasoning_refusal: str | None = getattr(inner, "reasoning_refusal", None)
         self.serialize_calls = serializes_calls(inner)
 
     async def acomplete(self, request: Request) -> Completion:
@@ -57,6 +61,8 @@ def find_layer[W](llm: Any, cls: type[W]) -> W | None:
 class RetryingLLM(LLMWrapper):
     """Retries transient faults (429, 5xx, timeouts, connection) a bounded number of times.
 
+    A configuration fault (400, 401/403/404, ``insufficient_quota``...) is raised at once;
+    a server's ``x-should-retry`` header overrides either way (see :func:`retryable`).
     The delay doubles from ``base_delay`` up to ``max_delay`` with "equal jitter" drawn from
     a seeded generator; a server's ``Retry-After`` is honoured up to ``max_retry_after``.
     Other faults are raised at once. ``retries`` on the result (or the final
@@ -98,8 +104,11 @@ class RetryingLLM(LLMWrapper):
             try:
                 done = await self._attempt(request)
             except LLMError as err:
-                if err.fault not in TRANSIENT_FAULTS or attempt == self.max_retries:
-                    raise LLMError(str(err), err.fault, attempt, err.retry_after) from err
+                if not retryable(err) or attempt == self.max_retries:
+                    final = LLMError(
+                        str(err), err.fault, attempt, err.retry_after, retryable=err.retryable
+                    )
+                    raise final from err
                 await asyncio.sleep(self.delay(attempt, err.retry_after))
                 continue
             return replace(done, retries=done.retries + attempt) if attempt else done
@@ -121,6 +130,13 @@ class RetryingLLM(LLMWrapper):
             raise LLMError(
                 f"no answer from {self.name} within {self.timeout:g} s", fault="timeout"
             ) from None
+
+
+def retryable(err: LLMError) -> bool:
+    """Whether to retry ``err``: the server's ``x-should-retry`` if it sent one, else its kind."""
+    if err.retryable is not None:
+        return err.retryable
+    return err.fault in TRANSIENT_FAULTS
 
 
 @dataclass
@@ -201,7 +217,9 @@ class BudgetLLM(LLMWrapper):
         inner: the model to call.
         max_tokens_total: cap on prompt + completion tokens.
         max_calls: cap on calls.
-        max_cost_usd: cap on billed cost (calls of unknown price count as free).
+        max_cost_usd: cap on billed cost. A billed call of unknown price stops the run
+            (:class:`BudgetExceeded`): a cap that cannot be kept is not treated as free;
+            :func:`parley.llm.factory.make_llm` refuses an unpriced model before any call.
         count_cached: count replayed calls towards the token and call caps.
     """
 
@@ -225,10 +243,13 @@ class BudgetLLM(LLMWrapper):
         self.tokens = 0
         self.calls = 0
         self.cost_usd = 0.0
+        self.unpriced: str | None = None
         self._lock = threading.Lock()
 
     def exceeded(self) -> str | None:
         """Why no further call is allowed, or None."""
+        if self.unpriced is not None:
+            return f"cost budget cannot be kept: {self.unpriced} (add it to the price table)"
         if self.max_tokens_total is not None and self.tokens >= self.max_tokens_total:
             return f"token budget reached: {self.tokens} of {self.max_tokens_total} tokens used"
         if self.max_calls is not None and self.calls >= self.max_calls:
@@ -248,4 +269,6 @@ class BudgetLLM(LLMWrapper):
                 self.calls += 1
             if not done.cached:
                 self.cost_usd += done.cost_usd or 0.0
+                if done.cost_usd is None and self.max_cost_usd is not None:
+                    self.unpriced = f"model {done.model or self.name!r} has no price"
         return done

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from parley.config import RunConfig
 from parley.experiments.storage import Results, ResultsError, load_results
 from parley.model.coalitions import coalition_graph, coalitions, membership
 from parley.model.model import Outcome
@@ -82,10 +83,13 @@ class ReplayRun:
                 raise ResultsError(f"{results_dir}: no run with id '{chosen}'")
             frames = Results({k: _only(v, chosen) for k, v in frames.items()}, manifest)
         summary = frames["runs"].iloc[0]
-        # A single run's manifest holds its parameters; a sweep's holds a grid.
+        # What the run was made with: its runs row (RunConfig.to_row), else -- results of an
+        # older parley -- a single run's manifest (a sweep's manifest holds a grid).
         params = manifest.get("parameters", {}) if manifest.get("kind") == "run" else {}
-        spec = _scenario(results_dir, summary, params)
-        max_rounds = int(_value(summary.get("max_rounds")) or params.get("max_rounds") or 0)
+        config = _config(summary)
+        spec = _scenario(results_dir, summary, params, config)
+        recorded = config.max_rounds if config is not None else None
+        max_rounds = int(recorded or params.get("max_rounds") or 0)
         source = f"replay · {Path(results_dir).name}" + (f" · {run_id}" if run_id else "")
         source += " · " + _label(summary)
         return cls(frames, spec, source, max_rounds or spec.protocol.max_rounds)
@@ -171,10 +175,24 @@ def _upto(frame: pd.DataFrame | None, r: int) -> pd.DataFrame:
     return frame[frame["round"] <= r].reset_index(drop=True)
 
 
-def _scenario(results_dir: str | Path, summary: pd.Series, params: dict[str, Any]) -> Scenario:
+def _config(summary: pd.Series) -> RunConfig | None:
+    """The configuration a runs row records, or None if it records too little (a failed run,
+    a row from an older parley)."""
+    try:
+        return RunConfig.from_row(summary.to_dict())
+    except (ValueError, TypeError):
+        return None
+
+
+def _scenario(
+    results_dir: str | Path,
+    summary: pd.Series,
+    params: dict[str, Any],
+    config: RunConfig | None,
+) -> Scenario:
     """The run's scenario: the file or name it was run with, else the recorded name."""
     candidates = [
-        _value(summary.get("scenario_file")),  # RunConfig.to_row: the file's absolute path
+        config.scenario if config is not None else None,  # a file's absolute path, or a name
         params.get("scenario"),
         _value(summary.get("scenario")),
     ]
