@@ -260,3 +260,56 @@ def test_the_coherence_screen_in_cells_and_its_flag(tmp_path: Path) -> None:
     write_results(tmp_path, {"runs": runs, "moves": moves, "agents": agents}, {"kind": "sweep"})
     text = write_report(tmp_path).path.read_text()
     assert "incoherent: fake/m · grid_curtailment · none — 50% of 2 moves" in text
+
+
+def test_a_cell_that_negotiates_and_still_collapses_raises_diversity_without_fidelity() -> None:
+    """Two runs of four rounds: varied moves, concessions toward the others, and still the
+    authority decides both — the paper's pattern. The same moves crammed into one round (the
+    solver's) do not raise the flag."""
+
+    def cell(rounds: int) -> pd.Series:
+        actions = ["propose", "concede", "hold", "escalate"]
+        runs = pd.DataFrame(
+            {
+                "run_id": ["a", "b"],
+                "status": ["ok", "ok"],
+                "scenario": ["s", "s"],
+                "policy": ["heuristic"] * 2,
+                "backend": ["none"] * 2,
+                "model": ["none"] * 2,
+                "condition": ["none"] * 2,
+                "seed": [0, 1],
+                "outcome": ["authority_decision"] * 2,
+                "trigger": ["deadlock"] * 2,
+                "rounds": [rounds] * 2,
+                "issue_min": [0, 0],
+                "issue_max": [100, 100],
+                "invalid_turns": [0, 0],
+                "turns": [3 * rounds] * 2,
+            }
+        )
+        moves = pd.DataFrame(
+            {
+                "run_id": [r for r in ("a", "b") for _ in range(3 * rounds)],
+                "action": [actions[i % 4] for _ in ("a", "b") for i in range(3 * rounds)],
+            }
+        )
+        # x concedes from 10 toward y and z (at 90) by 10 points a round
+        steps = range(rounds + 1)
+        agents = pd.DataFrame(
+            {
+                "run_id": [r for r in ("a", "b") for _ in steps for _ in "xyz"],
+                "Step": [t for _ in ("a", "b") for t in steps for _ in "xyz"],
+                "party": [p for _ in ("a", "b") for _ in steps for p in "xyz"],
+                "position": [v for _ in ("a", "b") for t in steps for v in (10 + 10 * t, 90, 90)],
+            }
+        )
+        return cell_table(runs, moves, agents).iloc[0]
+
+    negotiated = cell(4)
+    assert negotiated.entropy_mean >= 1.0 and negotiated.arc_rate == 1.0
+    assert negotiated.mean_rounds == 4 and negotiated.authority == 1.0
+    assert negotiated.diversity_without_fidelity and negotiated.authority_collapse
+    one_round = cell(1)  # the same mix of moves, no negotiation before the collapse
+    assert one_round.entropy_mean >= 1.0 and one_round.arc_rate == 0.0
+    assert one_round.authority_collapse and not one_round.diversity_without_fidelity
