@@ -199,3 +199,26 @@ def test_the_cache_survives_a_sigkill_and_replays_the_sweep(tmp_path: Path, serv
     for name in ("runs", "moves", "rounds"):
         pd.testing.assert_frame_equal(replayed[name], recorded_tables[name], check_dtype=False)
     assert load_results(tmp_path / "replayed")["calls"]["cached"].all()
+
+
+def test_sigkill_with_runs_in_flight_then_restart(tmp_path: Path, server_url) -> None:
+    """``--concurrency``: runs in flight on one loop die with the process; the rerun redoes
+    exactly those, and the results equal a one-at-a-time sweep's."""
+    reference_dir = tmp_path / "one_at_a_time"
+    code, _ = quietly(llm_argv(reference_dir, server_url, tmp_path / "c0.sqlite", "off"))
+    assert code == 0
+    reference = tables(reference_dir)
+    out = tmp_path / "in_flight"
+    argv = [*llm_argv(out, server_url, tmp_path / "c1.sqlite", "off"), "--concurrency", "4"]
+    rng = random.Random(12)
+    killed = []
+    for after in (rng.randint(1, 3), rng.randint(3, 5)):
+        killed.append(kill_sweep(argv, out, after_shards=after, delay=rng.uniform(0, 0.02)))
+        assert_nothing_torn(out)
+    assert killed[0]  # the first kill lands mid-sweep, with runs in flight
+    done_before = shard_count(out)
+    code, text = quietly(argv)
+    assert code == 0 and f"({done_before} already done, {6 - done_before} run now)" in text
+    assert_same_results(out, reference)
+    assert_nothing_torn(out)
+    assert shard_count(out) == 6

@@ -30,6 +30,7 @@ from parley.llm.factory import make_llm
 from parley.llm.fake_replies import CONTENT_FAULTS, FaultPlan
 from parley.llm.fake_server import FakeOpenAIServer
 from parley.llm.interface import LLMError, Request
+from parley.validity import MAX_INVALID_SHARE
 
 TIMEOUT = 0.5
 BURST = 2  # the plan fails a request at most this many times in a row
@@ -54,6 +55,7 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
         argv += ["--api-key-env", "PARLEY_TEST_UNSET_KEY", "--timeout", str(TIMEOUT)]
         argv += ["--max-retries", str(MAX_RETRIES)]
         argv += ["--max-rounds", "3", "--seeds", str(RUNS), "--out", str(tmp / "sweep"), "--quiet"]
+        argv += ["--no-check"]  # every request below is one of the runs' (the probe: test_check)
         start = time.perf_counter()
         with redirect_stdout(out), redirect_stderr(err):
             code = main(argv)
@@ -75,7 +77,17 @@ def test_the_sweep_finishes_without_a_crash_or_a_lost_run(faulty) -> None:
     assert faulty.code == 0, faulty.err
     runs = faulty.runs
     assert len(runs) == RUNS and runs["run_id"].is_unique
-    assert (runs["status"] == "ok").all(), runs[["run_id", "error"]]
+    # Content faults the repair could not cure leave invalid turns; a run with more than the
+    # validity screen allows is recorded invalid (it ended, but is no measurement).
+    assert runs["status"].isin(["ok", "invalid"]).all(), runs[["run_id", "error"]]
+    invalid = runs[runs["status"] == "invalid"]
+    # ... or with more than that share of turns that reasoned under 'none' (the injected
+    # reasoning-only answers): the screen names which.
+    too_invalid = invalid["invalid_turns"] / invalid["turns"] > MAX_INVALID_SHARE
+    reasoned = invalid["unexpected_reasoning_calls"] > 0
+    assert (too_invalid | reasoned).all()
+    assert invalid["error"].str.startswith("invalid turns:").eq(too_invalid).all()
+    assert invalid.loc[~too_invalid, "error"].str.startswith("reasoning turns:").all()
     assert runs["outcome"].isin(["compromise", "authority_decision"]).all()
     assert f"{RUNS} runs (0 already done, {RUNS} run now)" in faulty.out
     assert "0 failed" in faulty.out

@@ -13,6 +13,7 @@ from parley.llm.factory import make_llm
 from parley.llm.interface import BudgetExceeded, LLMError, Usage
 from parley.llm.openai_backend import OpenAIBackend
 from parley.llm.pricing import Price, PriceTable, load_prices
+from parley.llm.ratelimit import RateLimitedLLM
 from parley.llm.wrappers import BudgetLLM, RetryingLLM, UsageLLM, find_layer
 
 
@@ -181,7 +182,7 @@ def test_make_llm_stacks_the_layers_in_order(fake_server, tmp_path):
     while llm is not None:
         layers.append(type(llm))
         llm = getattr(llm, "inner", None)
-    assert layers == [BudgetLLM, UsageLLM, CachedLLM, RetryingLLM, OpenAIBackend]
+    assert layers == [BudgetLLM, UsageLLM, CachedLLM, RetryingLLM, RateLimitedLLM, OpenAIBackend]
 
 
 def test_make_llm_without_cache_or_caps_and_find_layer(fake_server):

@@ -381,9 +381,12 @@ def test_unexpected_reasoning_is_counted_per_run_and_shown(capsys):
         assert run_summary(model)["profile"] == "generic"
         server.script(Reply(reasoning="Thinking anyway."))
         argv = ["run", "--backend", "openai", "--model", "fake-model", "--quiet"]
-        assert main([*argv, "--base-url", server.base_url, "--max-rounds", "1"]) == 0
-    err = capsys.readouterr().err
+        # 1 of 5 turns reasoned under 'none': over the validity screen's 10%, the run is
+        # invalid (exit 3, parley.validity), and the note says why.
+        assert main([*argv, "--base-url", server.base_url, "--max-rounds", "1"]) == 3
+    out, err = capsys.readouterr()
     assert "1 of 5 LLM calls asked for reasoning off but reported reasoning" in err
+    assert out.startswith("Invalid run: reasoning turns: 1 of 5 reasoned under a condition")
 
 
 def test_the_embedded_path_imports_no_openai_code():

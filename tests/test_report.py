@@ -66,7 +66,7 @@ def test_markdown_report_with_figures(results: Path, tmp_path: Path) -> None:
     text = report.path.read_text()
     assert report.path == tmp_path / "report.md"
     assert "## Model: heuristic" in text and "## Model: solver" in text
-    assert "| scenario | condition | n | failed | compromise [95% CI]" in text
+    assert "| scenario | condition | n | excluded | compromise [95% CI]" in text
     assert "authority collapse: solver · grid_curtailment · none" in text
     assert "Against the reference condition 'bounded'" in text
     assert "| scenario | condition | moves | incoherent [95% CI] | leak |" in text
@@ -177,6 +177,7 @@ def test_cli_report_prints_the_headline(results: Path, tmp_path: Path, capsys) -
         "scenario",
         "condition",
         "n",
+        "excluded",
         "compromise",
         "authority",
         "entropy",
@@ -193,7 +194,9 @@ def test_report_of_a_single_run(tmp_path: Path, capsys) -> None:
     assert main(["run", "--policy", "solver", "--quiet", "--out", str(run)]) == 0
     assert main(["report", str(run)]) == 0
     out = capsys.readouterr().out
-    assert "solver  grid_curtailment  none       1  0.00        1.00" in out
+    # One run is a run, not a rate: the cell is shown but too thin to flag.
+    assert "solver  grid_curtailment  none       1  0         0.00        1.00" in out
+    assert "not interpreted" in out and "collapse" not in out
     assert "## Model: solver" in (run / "report.md").read_text()
 
 
@@ -213,57 +216,59 @@ def test_the_coherence_screen_in_cells_and_its_flag(tmp_path: Path) -> None:
     """A cell of moves that recite the public brief is flagged incoherent; the rate has an
     interval; a failed run's moves are not screened."""
     brief = "A heatwave has pushed tonight's forecast peak 1,500 MW above available supply"
+    ids = ["a", "b", "c", "d"]  # three valid runs (a flag needs three) and a failed one
+    n = len(ids)
     runs = pd.DataFrame(
         {
-            "run_id": ["a", "b"],
-            "status": ["ok", "failed"],
-            "scenario": ["grid_curtailment"] * 2,
-            "policy": ["llm"] * 2,
-            "backend": ["fake"] * 2,
-            "model": ["m"] * 2,
-            "condition": ["none"] * 2,
-            "turn_order": ["simultaneous"] * 2,
-            "seed": [0, 1],
-            "outcome": ["compromise", None],
-            "trigger": [None, None],
-            "rounds": [1, 1],
-            "issue_min": [0, 0],
-            "issue_max": [100, 100],
-            "invalid_turns": [0, 0],
-            "turns": [2, 2],
+            "run_id": ids,
+            "status": ["ok", "ok", "ok", "failed"],
+            "scenario": ["grid_curtailment"] * n,
+            "policy": ["llm"] * n,
+            "backend": ["fake"] * n,
+            "model": ["m"] * n,
+            "condition": ["none"] * n,
+            "turn_order": ["simultaneous"] * n,
+            "seed": list(range(n)),
+            "outcome": ["compromise"] * 3 + [None],
+            "trigger": [None] * n,
+            "rounds": [1] * n,
+            "issue_min": [0] * n,
+            "issue_max": [100] * n,
+            "invalid_turns": [0] * n,
+            "turns": [2] * n,
         }
     )
     moves = pd.DataFrame(
         {
-            "run_id": ["a", "a", "b", "b"],
-            "round": [1] * 4,
-            "party": ["operator", "industry"] * 2,
-            "action": ["hold"] * 4,
-            "value": [None] * 4,
-            "message": [brief, "We hold.", brief, brief],
-            "position_before": [55.0, 20.0] * 2,
-            "position_after": [55.0, 20.0] * 2,
+            "run_id": [r for r in ids for _ in range(2)],
+            "round": [1] * 2 * n,
+            "party": ["operator", "industry"] * n,
+            "action": ["hold"] * 2 * n,
+            "value": [None] * 2 * n,
+            "message": [brief, "We hold."] * 3 + [brief, brief],
+            "position_before": [55.0, 20.0] * n,
+            "position_after": [55.0, 20.0] * n,
         }
     )
     agents = pd.DataFrame(
         {
-            "run_id": ["a"] * 4,
-            "Step": [0, 0, 1, 1],
-            "party": ["operator", "industry"] * 2,
-            "position": [55, 20, 55, 20],
+            "run_id": [r for r in ids[:3] for _ in range(4)],
+            "Step": [0, 0, 1, 1] * 3,
+            "party": ["operator", "industry"] * 6,
+            "position": [55, 20, 55, 20] * 3,
         }
     )
     cell = cell_table(runs, moves, agents).iloc[0]
-    assert cell.screened_moves == 2 and cell.recite_rate == 0.5 and cell.leak_rate == 0.0
+    assert cell.screened_moves == 6 and cell.recite_rate == 0.5 and cell.leak_rate == 0.0
     assert cell.incoherent_rate == 0.5 and cell.incoherent_lo < 0.5 < cell.incoherent_hi
     assert cell.incoherent  # 0.5 > INCOHERENT_MOVE_RATE
     write_results(tmp_path, {"runs": runs, "moves": moves, "agents": agents}, {"kind": "sweep"})
     text = write_report(tmp_path).path.read_text()
-    assert "incoherent: fake/m · grid_curtailment · none — 50% of 2 moves" in text
+    assert "incoherent: fake/m · grid_curtailment · none — 50% of 6 moves" in text
 
 
 def test_a_cell_that_negotiates_and_still_collapses_raises_diversity_without_fidelity() -> None:
-    """Two runs of four rounds: varied moves, concessions toward the others, and still the
+    """Three runs of four rounds: varied moves, concessions toward the others, and still the
     authority decides both — the paper's pattern. The same moves crammed into one round (the
     solver's) do not raise the flag."""
 
@@ -271,37 +276,39 @@ def test_a_cell_that_negotiates_and_still_collapses_raises_diversity_without_fid
         actions = ["propose", "concede", "hold", "escalate"]
         runs = pd.DataFrame(
             {
-                "run_id": ["a", "b"],
-                "status": ["ok", "ok"],
-                "scenario": ["s", "s"],
-                "policy": ["heuristic"] * 2,
-                "backend": ["none"] * 2,
-                "model": ["none"] * 2,
-                "condition": ["none"] * 2,
-                "seed": [0, 1],
-                "outcome": ["authority_decision"] * 2,
-                "trigger": ["deadlock"] * 2,
-                "rounds": [rounds] * 2,
-                "issue_min": [0, 0],
-                "issue_max": [100, 100],
-                "invalid_turns": [0, 0],
-                "turns": [3 * rounds] * 2,
+                "run_id": ["a", "b", "c"],
+                "status": ["ok"] * 3,
+                "scenario": ["s"] * 3,
+                "policy": ["heuristic"] * 3,
+                "backend": ["none"] * 3,
+                "model": ["none"] * 3,
+                "condition": ["none"] * 3,
+                "seed": [0, 1, 2],
+                "outcome": ["authority_decision"] * 3,
+                "trigger": ["deadlock"] * 3,
+                "rounds": [rounds] * 3,
+                "issue_min": [0] * 3,
+                "issue_max": [100] * 3,
+                "invalid_turns": [0] * 3,
+                "turns": [3 * rounds] * 3,
             }
         )
         moves = pd.DataFrame(
             {
-                "run_id": [r for r in ("a", "b") for _ in range(3 * rounds)],
-                "action": [actions[i % 4] for _ in ("a", "b") for i in range(3 * rounds)],
+                "run_id": [r for r in ("a", "b", "c") for _ in range(3 * rounds)],
+                "action": [actions[i % 4] for _ in ("a", "b", "c") for i in range(3 * rounds)],
             }
         )
         # x concedes from 10 toward y and z (at 90) by 10 points a round
         steps = range(rounds + 1)
         agents = pd.DataFrame(
             {
-                "run_id": [r for r in ("a", "b") for _ in steps for _ in "xyz"],
-                "Step": [t for _ in ("a", "b") for t in steps for _ in "xyz"],
-                "party": [p for _ in ("a", "b") for _ in steps for p in "xyz"],
-                "position": [v for _ in ("a", "b") for t in steps for v in (10 + 10 * t, 90, 90)],
+                "run_id": [r for r in ("a", "b", "c") for _ in steps for _ in "xyz"],
+                "Step": [t for _ in ("a", "b", "c") for t in steps for _ in "xyz"],
+                "party": [p for _ in ("a", "b", "c") for _ in steps for p in "xyz"],
+                "position": [
+                    v for _ in ("a", "b", "c") for t in steps for v in (10 + 10 * t, 90, 90)
+                ],
             }
         )
         return cell_table(runs, moves, agents).iloc[0]

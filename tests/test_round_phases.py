@@ -103,3 +103,22 @@ def test_the_embedded_backend_serializes_its_calls_without_loading_anything():
     assert model.max_concurrency == 1
     injected = NegotiationModel(policy="llm", llm=llm, max_concurrency=5, rng=0)
     assert injected.max_concurrency == 1  # an injected embedded model too
+
+
+def test_the_authority_asks_on_the_runs_event_loop_like_the_negotiators():
+    import threading
+
+    threads: dict[str, set[str]] = {"negotiator": set(), "authority": set()}
+
+    def respond(request):
+        props = (request.schema or {}).get("properties", {})
+        who = "negotiator" if "action" in props else "authority"
+        threads[who].add(threading.current_thread().name)
+        return negotiator_responder(request)
+
+    model = NegotiationModel(
+        policy="llm", authority="llm", llm=PuppetLLM(respond), max_rounds=1, rng=3
+    )
+    model.run()
+    assert model.outcome.kind == "authority_decision"  # the deadline after one round
+    assert threads == {"negotiator": {"parley-llm-loop"}, "authority": {"parley-llm-loop"}}

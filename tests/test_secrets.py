@@ -90,7 +90,9 @@ def test_a_rejected_key_echoed_by_the_server_is_not_repeated(
     assert main(argv) == 2  # a rejected key stops the run: one line, exit 2
     out, err = capsys.readouterr()
     assert server.requests  # the server did see (and echo) the key
-    assert "authentication failed" in err and len(err.strip().splitlines()) == 1
+    errors = [line for line in err.splitlines() if line.startswith("parley run: error:")]
+    assert len(errors) == 1 and "authentication failed" in errors[0]
+    assert err.startswith("Wrote ")  # what was played is kept (status=failed)
     assert_nowhere(fake_key, tmp_path, out, err, logs.text)
     model = NegotiationModel(
         policy="llm",
@@ -146,7 +148,10 @@ def test_sweep_report_and_app_never_show_the_key(
     assert main([*argv, "--seeds", "3", "--out", str(sweep), "--quiet"]) == 0
     server.fail("auth", times=1000)  # a second sweep whose every run fails: a rejected key
     rejected = tmp_path / "rejected"
-    assert main([*argv, "--seeds", "2", "--out", str(rejected), "--quiet"]) == 0
+    # The endpoint check refuses to start it (one line and the probe's table, exit 2) ...
+    assert main([*argv, "--seeds", "2", "--out", str(rejected), "--quiet"]) == 2
+    # ... and without the check each run fails on its configuration fault.
+    assert main([*argv, "--seeds", "2", "--out", str(rejected), "--quiet", "--no-check"]) == 0
     assert main(["report", str(sweep), "--format", "html", "--out", str(tmp_path / "html")]) == 0
     assert main(["report", str(sweep), "--out", str(tmp_path / "md")]) == 0
     out, err = capsys.readouterr()

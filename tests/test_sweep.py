@@ -332,6 +332,31 @@ def test_dask_executor_matches_local_and_resumes(tmp_path: Path, dask_cluster) -
     assert parley.load_results(tmp_path / "dask").manifest["executor"] == "dask"
 
 
+def test_dask_with_runs_in_flight_matches_local(tmp_path: Path, dask_cluster) -> None:
+    with FakeOpenAIServer(latency_s=0.01) as server:
+        grid = build_grid(
+            {"condition": ["none", "bounded"]},
+            {
+                "scenario": "grid_curtailment",
+                "policy": "llm",
+                "backend": "openai",
+                "model": "fake-model",
+                "base_url": server.base_url,
+                "max_rounds": 2,
+                "timeout": 5.0,
+            },
+            [0, 1, 2],
+        )
+        address = dask_cluster.scheduler_address
+        dask = run_sweep(
+            grid, tmp_path / "dask", executor="dask", scheduler=address, concurrency=4,
+            progress=False,
+        )  # fmt: skip
+        run_sweep(grid, tmp_path / "local", progress=False)
+    assert (dask.ran, dask.failed) == (6, 0)
+    assert_same_results(tmp_path / "dask", tmp_path / "local")
+
+
 # -- the command line ----------------------------------------------------------------------------
 def test_cli_sweep_with_a_grid_file(tmp_path: Path, capsys) -> None:
     grid = tmp_path / "grid.yaml"
@@ -432,8 +457,8 @@ def test_a_run_whose_worker_died_is_recorded_failed(tmp_path: Path, monkeypatch)
 
     real = sweep_module.run_local
 
-    def lose_one(pending, shard_dir_, jobs, progress):  # the first run's worker dies unseen
-        rows = real(pending, shard_dir_, jobs, progress)
+    def lose_one(pending, shard_dir_, jobs, progress, *rest):  # the first run's worker dies
+        rows = real(pending, shard_dir_, jobs, progress, *rest)
         (shard_dir_ / f"{pending[0].run_id}{SUFFIX}").unlink()
         return rows
 

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 # Subcommand modules, each with `register(subparsers)`; their parsers set `func`.
-COMMANDS = ("run", "scenarios", "sweep", "protocol", "report", "app", "model")
+COMMANDS = ("run", "scenarios", "check", "sweep", "protocol", "report", "app", "model")
 
 
 class UserError(Exception):

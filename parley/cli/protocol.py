@@ -52,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
         }
         grid = build_grid_from_args(args, defaults)
         check_only_this_grid(args.out, grid)
-        execute(args, grid, kind="protocol")
+        summary = execute(args, grid, kind="protocol")
+        if summary.halted:  # stopped by configuration faults: no report of a partial grid
+            return 2
         report(args.out, args.format, args.reference)
     return 0
 

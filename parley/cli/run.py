@@ -11,6 +11,22 @@ from parley.cli import UserError
 from parley.cli.errors import user_errors
 from parley.cli.options import add_model_options, run_config, seed_int
 from parley.cli.preflight import check_servers
+from parley.validity import MAX_INVALID_SHARE
+
+#: Exit code of a run that finished but failed the validity screen (see parley.validity).
+EXIT_INVALID = 3
+EXIT_HELP = f"""\
+exit codes:
+  0  the run ended in an outcome (a compromise or an authority decision)
+  2  bad input, or a configuration fault of the LLM server (a refused request, a rejected
+     key, no quota, an unknown model, a reply cut off by the token limit): one line with the
+     server's own message; with --out, the rounds played so far are written (status=failed)
+  {EXIT_INVALID}  the run finished but is invalid: more than {MAX_INVALID_SHARE:.0%} of its turns
+     were invalid (after their repair), or reasoned under a condition without reasoning,
+     so its ending is an artifact, not an outcome
+     ("Invalid run: ..." instead of "Outcome: ..."; with --out, runs.parquet has
+     status=invalid and the reason)
+"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Run one negotiation and print a round-by-round transcript: who did what, "
         "positions, coalitions, the authority's intervention and the outcome. With no flags "
         "it runs the embedded offline LLM on grid_curtailment.",
+        epilog=EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_model_options(p)
     p.add_argument(
@@ -42,11 +60,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from parley.experiments.manifest import build_manifest
-    from parley.experiments.records import run_frames
-    from parley.experiments.storage import check_out_dir, write_results
+    from parley.experiments.halt import failure_reason
+    from parley.experiments.storage import check_out_dir
+    from parley.llm.interface import CONFIG_FAULTS, LLMError
     from parley.model.model import NegotiationModel
     from parley.transcript import header, outcome_text, reasoning_note, round_text
+    from parley.validity import screen_run
 
     config = run_config(args)
     check_servers([config.kwargs()])
@@ -57,27 +76,68 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(header(model), end="\n\n", flush=True)
         progress = TurnProgress(model) if model.llm is not None else None
-        while model.running:
-            if progress is not None:
-                progress.start_round()
-            model.step()
-            if not args.quiet:
-                print(round_text(model, private=args.private), end="\n\n", flush=True)
-        print(outcome_text(model))
+        try:
+            while model.running:
+                if progress is not None:
+                    progress.start_round()
+                model.step()
+                if not args.quiet:
+                    print(round_text(model, private=args.private), end="\n\n", flush=True)
+        except LLMError as err:
+            if err.fault not in CONFIG_FAULTS:
+                raise
+            reason = failure_reason(err)  # "configuration fault (kind): the server's message"
+            if args.out:  # what was played (and paid for) stays on disk
+                save(args.out, model, config, args.seed, failure=reason, fault=err.fault)
+            raise UserError(reason) from None
+        tables = model.datacollector.tables
+        screen = screen_run(tables["moves"], tables["calls"])
+        print(outcome_text(model) if screen.valid else invalid_text(model, screen.reason))
         note = reasoning_note(model)
         if note is not None:
             print(note, file=sys.stderr)
         if args.out:
-            profile = getattr(model.llm, "profile", None)  # the provider profile used
-            manifest = build_manifest(
-                "run", {**config.to_manifest(), "rng": args.seed}, profile=profile
-            )
-            path = write_results(args.out, run_frames(model), manifest)
-            print(
-                f"Wrote {path}/ (runs, rounds, agents, moves, calls .parquet + manifest.json)",
-                file=sys.stderr,
-            )
-    return 0
+            save(args.out, model, config, args.seed)
+    return 0 if screen.valid else EXIT_INVALID
+
+
+def invalid_text(model: Any, reason: str | None) -> str:
+    """The line printed instead of ``Outcome: ...`` for a run the validity screen rejects."""
+    out = model.outcome
+    ended = (
+        f"; it ended in {out.kind.replace('_', ' ')} after {out.round} round(s), which is an "
+        "artifact of those turns, not an outcome"
+        if out is not None
+        else ""
+    )
+    return f"Invalid run: {reason}{ended}."
+
+
+def save(
+    out_dir: str,
+    model: Any,
+    config: Any,
+    seed: int,
+    failure: str | None = None,
+    fault: str | None = None,
+) -> None:
+    """Write the run's tables (status and reason in ``runs``) and its manifest."""
+    from parley.experiments.manifest import build_manifest
+    from parley.experiments.records import run_frames
+    from parley.experiments.storage import write_results
+
+    frames = run_frames(model)
+    if failure is not None:
+        frames["runs"] = frames["runs"].assign(status="failed", error=failure, fault=fault)
+    status = str(frames["runs"]["status"].iloc[0])
+    profile = getattr(model.llm, "profile", None)  # the provider profile used
+    parameters = {**config.to_manifest(), "rng": seed}
+    manifest = build_manifest("run", parameters, status=status, profile=profile)
+    path = write_results(out_dir, frames, manifest)
+    print(
+        f"Wrote {path}/ (runs, rounds, agents, moves, calls .parquet + manifest.json)",
+        file=sys.stderr,
+    )
 
 
 class TurnProgress:

@@ -7,11 +7,13 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from parley.cli import UserError
+from parley.cli.check import preflight_probe
 from parley.cli.errors import user_errors
 from parley.cli.options import (
     add_model_options,
     default_model,
     model_kwargs,
+    positive_float,
     positive_int,
     seed_count,
     seed_int,
@@ -32,6 +34,13 @@ executors:
             dask worker tcp://127.0.0.1:8786 --nworkers 2 --nthreads 1
           (workers need parley installed; they send each run back to this process,
           so they need not share its disk) and pass --scheduler tcp://127.0.0.1:8786.
+
+throughput: a sweep against a hosted API is bound by the provider's rate limits, not this
+machine's cores. --concurrency 64 keeps 64 runs in flight in one process; --rpm/--tpm/
+--max-inflight keep under the account's limits (shared out among --jobs processes; with
+--executor dask, among the cluster's workers), and the limiter also slows down when the
+server answers 429 (Retry-After) or reports its budget spent (x-ratelimit-* headers).
+The progress bar shows calls in flight, calls/s, tokens/s, retries, 429s, ETA and cost.
 
 resuming: run the same command again on the same --out to finish an interrupted sweep;
 finished runs are skipped, failed ones are tried again. Load results in Python with
@@ -78,8 +87,53 @@ def add_sweep_options(p: argparse.ArgumentParser) -> None:
         metavar="tcp://HOST:PORT",
         help="the Dask scheduler's address (with --executor dask)",
     )
+    g.add_argument(
+        "--concurrency",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="runs in flight at once per process against an OpenAI-compatible server, on "
+        "one event loop sharing one client and rate limiter (default: %(default)s; "
+        "rule-based and embedded runs are not affected)",
+    )
     g.add_argument("--out", required=True, metavar="DIR", help="results directory (resumable)")
+    g = p.add_argument_group("rate limits and cost (per endpoint, for the whole sweep)")
+    g.add_argument(
+        "--max-inflight",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="LLM requests in flight at once (default: no cap)",
+    )
+    g.add_argument(
+        "--rpm",
+        type=positive_float,
+        default=None,
+        metavar="N",
+        help="requests per minute (default: no cap); requests are spaced evenly",
+    )
+    g.add_argument(
+        "--tpm",
+        type=positive_float,
+        default=None,
+        metavar="N",
+        help="tokens per minute, counted as providers do: prompt + max output (default: no cap)",
+    )
+    g.add_argument(
+        "--max-cost-usd",
+        type=positive_float,
+        default=None,
+        metavar="USD",
+        help="start no more runs once the billed calls cost this much (the model needs a "
+        "price in the price table)",
+    )
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument(
+        "--no-check",
+        action="store_true",
+        help="skip the endpoint probe (`parley check`) run before the first run when "
+        "LLM negotiators call a server",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -149,14 +203,20 @@ def build_grid_from_args(args: argparse.Namespace, defaults: dict[str, list[Any]
 def execute(args: argparse.Namespace, grid: Grid, kind: str) -> SweepSummary:
     """Run ``grid`` as the flags say; print the summary; return it."""
     from parley.experiments.sweep import run_sweep
+    from parley.llm.ratelimit import RateCaps
 
     if args.executor == "dask" and not args.scheduler:
         raise UserError("--executor dask needs --scheduler tcp://HOST:PORT")
     if args.scheduler and args.executor != "dask":
         raise UserError("--scheduler is only used with --executor dask")
+    if args.max_cost_usd is not None and args.executor == "dask":
+        raise UserError("--max-cost-usd needs the local executor (not --executor dask)")
     cells = [json.loads(cell) for cell in grid.cells()]
+    if args.max_cost_usd is not None:
+        check_priced(cells)
     check_servers(cells)  # before any run starts
     check_caches(cells)
+    preflight_probe(cells, skip=args.no_check, quiet=args.quiet)
     summary = run_sweep(
         grid,
         args.out,
@@ -165,9 +225,27 @@ def execute(args: argparse.Namespace, grid: Grid, kind: str) -> SweepSummary:
         executor=args.executor,
         scheduler=args.scheduler,
         progress=not args.quiet,
+        concurrency=args.concurrency,
+        rate_caps=RateCaps(args.max_inflight, args.rpm, args.tpm),
+        max_cost_usd=args.max_cost_usd,
     )
     print(summary.text(), flush=True)
     return summary
+
+
+def check_priced(cells: list[dict[str, Any]]) -> None:
+    """A cost cap needs a price for every billed model: an unpriced one is not free."""
+    from parley.experiments.inflight import is_io_bound
+    from parley.llm.pricing import load_prices
+
+    prices = load_prices()
+    for cell in cells:
+        model = str(cell.get("model"))
+        if is_io_bound(json.dumps(cell)) and prices.price(model) is None:
+            raise UserError(
+                f"--max-cost-usd: model '{model}' has no price in parley/llm/pricing.toml, so "
+                "its cost is unknown; add its price there or drop the cap"
+            )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -176,5 +254,5 @@ def run(args: argparse.Namespace) -> int:
     with user_errors():
         defaults = {"scenario": builtin_names(), "condition": ["none"], "policy": ["llm"]}
         grid = build_grid_from_args(args, defaults)
-        execute(args, grid, kind="sweep")
-    return 0
+        summary = execute(args, grid, kind="sweep")
+    return 2 if summary.halted else 0

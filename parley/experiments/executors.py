@@ -22,10 +22,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from parley.experiments import halt
 from parley.experiments.grid import RunSpec
+from parley.experiments.inflight import is_io_bound, run_inflight_shards
 from parley.experiments.progress import Progress, ShardWatcher
 from parley.experiments.runner import SweepRun, failure_shard, run_shard
 from parley.experiments.shards import read_summary, write_shard
+from parley.llm.ratelimit import RateCaps
 
 EXECUTORS = ("local", "dask")
 # batch_run stops a model after max_steps steps; a negotiation ends long before.
@@ -37,7 +40,11 @@ class ExecutorError(ValueError):
 
 
 def run_local(
-    pending: Sequence[RunSpec], shard_dir: Path, jobs: int, progress: Progress
+    pending: Sequence[RunSpec],
+    shard_dir: Path,
+    jobs: int,
+    progress: Progress,
+    rate_caps: RateCaps | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``pending`` with Mesa's ``batch_run`` on ``jobs`` processes; one row per run.
 
@@ -51,10 +58,13 @@ def run_local(
         return []
     cells = list(dict.fromkeys(r.cell for r in pending))
     seeds = list(dict.fromkeys(r.seed for r in pending))
+    parameters: dict[str, Any] = {"cell": cells, "shard_dir": str(shard_dir)}
+    if rate_caps is not None and rate_caps != RateCaps():
+        parameters["rate_caps"] = rate_caps.to_json()  # each process's share
     with ShardWatcher(shard_dir, [r.run_id for r in pending], progress):
         rows = batch_run(
             SweepRun,
-            parameters={"cell": cells, "shard_dir": str(shard_dir)},
+            parameters=parameters,
             number_processes=jobs,
             rng=seeds,
             max_steps=_MAX_STEPS,
@@ -80,9 +90,19 @@ def check_scheduler(address: str, timeout: float = 5.0) -> None:
 
 
 def run_dask(
-    pending: Sequence[RunSpec], shard_dir: Path, scheduler: str, progress: Progress
+    pending: Sequence[RunSpec],
+    shard_dir: Path,
+    scheduler: str,
+    progress: Progress,
+    concurrency: int = 1,
+    rate_caps: RateCaps | None = None,
 ) -> None:
-    """Run ``pending`` on the Dask cluster at ``scheduler``; write shards as they arrive."""
+    """Run ``pending`` on the Dask cluster at ``scheduler``; write shards as they arrive.
+
+    With ``concurrency > 1`` runs against OpenAI-compatible servers go in batches of
+    ``concurrency``, each batch in flight at once on one worker; ``rate_caps`` are shared
+    out among the cluster's worker processes.
+    """
     try:
         from distributed import Client, as_completed
     except ImportError:
@@ -94,16 +114,38 @@ def run_dask(
     except (OSError, TimeoutError, ValueError) as err:
         raise ExecutorError(f"cannot reach the Dask scheduler at {scheduler} ({err})") from None
     with client:
-        futures = {
-            client.submit(run_shard, r.cell, r.seed, pure=False, key=f"parley-run-{r.run_id}"): r
-            for r in pending
+        workers = max(1, len(client.scheduler_info().get("workers", {})))
+        caps = (rate_caps or RateCaps()).split(workers).to_json()
+        batched = [r for r in pending if concurrency > 1 and is_io_bound(r.cell)]
+        single = [r for r in pending if r not in batched]
+        futures: dict[Any, list[RunSpec]] = {
+            client.submit(
+                run_shard, r.cell, r.seed, caps, pure=False, key=f"parley-run-{r.run_id}"
+            ): [r]
+            for r in single
         }
+        for start in range(0, len(batched), concurrency):
+            batch = batched[start : start + concurrency]
+            specs = [(r.cell, r.seed) for r in batch]
+            key = f"parley-batch-{batch[0].run_id}-{len(batch)}"
+            future = client.submit(
+                run_inflight_shards, specs, concurrency, caps, pure=False, key=key
+            )
+            futures[future] = batch
         for future in as_completed(futures):
-            spec = futures[future]
+            specs_of = futures[future]
             try:
-                rid, data = future.result()
+                result = future.result()
+                answers = [result] if isinstance(result, tuple) else result
             except Exception as err:  # a worker died under the run (e.g. KilledWorker)
                 reason = f"{type(err).__name__}: {err}".splitlines()[0]
-                rid, data = spec.run_id, failure_shard(spec.cell, spec.seed, reason)
-            path = write_shard(shard_dir, rid, data)
-            progress.add(read_summary(path) or {"status": "failed"})
+                answers = [(s.run_id, failure_shard(s.cell, s.seed, reason)) for s in specs_of]
+            stop = False
+            for rid, data in answers:
+                path = write_shard(shard_dir, rid, data)
+                summary = read_summary(path) or {"status": "failed"}
+                progress.add(summary)
+                stop = stop or halt.noted(shard_dir, summary) is not None
+            if stop:  # configuration faults in a row: the sweep stops
+                client.cancel(list(futures))
+                break

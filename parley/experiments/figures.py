@@ -18,7 +18,7 @@ OUTCOME_COLOURS = {
     "authority_decision:escalation": "#e76f51",
     "authority_decision:deadlock": "#f4a261",
     "authority_decision:deadline": "#e9c46a",
-    "failed": "#8d99ae",
+    "excluded": "#8d99ae",  # failed or invalid runs: counted, never read as outcomes
 }
 MARKERS = ("o", "s", "^", "D", "v", "P")
 
@@ -28,7 +28,7 @@ def outcome_mix(per_run: pd.DataFrame, conditions: list[str]) -> Figure:
     scenarios = sorted(per_run.scenario.unique())
     fig = Figure(figsize=(4.2 * len(scenarios), 4.2), layout="constrained")
     axes = fig.subplots(1, len(scenarios), sharey=True, squeeze=False)[0]
-    classes = per_run.outcome_class.where(per_run.completed, "failed")
+    classes = per_run.outcome_class.where(per_run.completed, "excluded")
     for ax, scenario in zip(axes, scenarios, strict=True):
         mine = classes[per_run.scenario == scenario]
         cond = per_run.condition[per_run.scenario == scenario]
@@ -114,7 +114,10 @@ def _condition_colours(conditions: list[str]) -> dict[str, str]:
 def sample_trajectories(
     per_run: pd.DataFrame, trajectories: dict[str, pd.DataFrame], conditions: list[str]
 ) -> Figure:
-    """Positions over rounds of one sample run (the lowest seed) per scenario × condition."""
+    """Positions over rounds of one sample run (the lowest seed) per scenario × condition.
+
+    Only completed runs are drawn: a failed or invalid run's positions are no behaviour.
+    """
     scenarios = sorted(per_run.scenario.unique())
     fig = Figure(
         figsize=(2.6 * len(conditions) + 1.5, 2.4 * len(scenarios) + 0.6), layout="constrained"
@@ -124,7 +127,7 @@ def sample_trajectories(
         for j, condition in enumerate(conditions):
             ax = axes[i][j]
             cell = per_run[(per_run.scenario == scenario) & (per_run.condition == condition)]
-            cell = cell[cell.run_id.isin(trajectories)].sort_values("seed")
+            cell = cell[cell.run_id.isin(trajectories) & cell.completed].sort_values("seed")
             if cell.empty:
                 ax.set_axis_off()
                 continue

@@ -15,21 +15,27 @@ from parley.agents.negotiator import NegotiatorAgent
 from parley.llm.records import CALL_COLUMNS
 from parley.model.model import NegotiationModel
 from parley.model.reporters import MOVE_COLUMNS
+from parley.validity import run_status, screen_run
 
 Columns = dict[str, list[Any]]
 
 
 def run_summary(model: NegotiationModel) -> dict[str, Any]:
-    """One row describing a run: parameters, outcome, utilities, invalid turns, tokens.
+    """One row describing a run: parameters, outcome, utilities, validity, tokens.
 
     The parameters are :meth:`RunConfig.to_row <parley.config.RunConfig.to_row>`'s, with the
     deadline and history window as the run used them (the scenario's when not set), so
     :meth:`RunConfig.from_row <parley.config.RunConfig.from_row>` rebuilds the run.
+    ``status`` is the validity screen's verdict (:func:`parley.validity.run_status`):
+    ``ok``, ``invalid`` (too many invalid turns) or ``failed`` (no outcome), with the reason
+    in ``error``; a sweep's runner may overrule it with a failure of its own.
     """
     out = model.outcome
     utilities = model.utilities()
-    calls = _table(model, "calls", CALL_COLUMNS)
+    calls = _calls(model)
     moves = _table(model, "moves", MOVE_COLUMNS)
+    screen = screen_run(moves, calls)
+    status, reason = run_status(out.kind if out else None, screen, out.reason if out else None)
     setting = model.config.to_row()
     setting.update(max_rounds=model.max_rounds, history_window=model.history_window)
     row: dict[str, Any] = {
@@ -46,7 +52,11 @@ def run_summary(model: NegotiationModel) -> dict[str, Any]:
         "authority_body": out.body if out else None,
         "welfare": sum(utilities.values()) if utilities else None,
         "turns": len(moves["round"]),
-        "invalid_turns": sum(1 for v in moves["valid"] if not v),
+        "invalid_turns": screen.invalid,
+        "repaired_turns": screen.repaired,
+        "truncated_turns": screen.truncated,
+        "status": status,
+        "error": reason,
         "calls": len(calls["round"]),
         "prompt_tokens": _total(calls["prompt_tokens"]),
         "completion_tokens": _total(calls["completion_tokens"]),
@@ -72,7 +82,7 @@ def run_columns(model: NegotiationModel) -> dict[str, Columns]:
         "rounds": {k: list(v) for k, v in dc.model_vars.items()},
         "agents": _negotiator_rows(dc.get_agenttype_vars_dataframe(NegotiatorAgent)),
         "moves": _table(model, "moves", MOVE_COLUMNS),
-        "calls": _table(model, "calls", CALL_COLUMNS),
+        "calls": _calls(model),
     }
 
 
@@ -94,6 +104,12 @@ def _table(model: NegotiationModel, name: str, columns: list[str]) -> Columns:
     """A DataCollector table as columns (every declared column, even when empty)."""
     table = model.datacollector.tables[name]
     return {c: list(table.get(c, [])) for c in columns}
+
+
+def _calls(model: NegotiationModel) -> Columns:
+    """The ``calls`` table: every declared column, and any further one the LLM layer records."""
+    table = model.datacollector.tables["calls"]
+    return {c: list(table.get(c, [])) for c in dict.fromkeys([*CALL_COLUMNS, *table])}
 
 
 def _total(values: list[Any], kind: type = int) -> Any:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from parley import coherence
+from parley import coherence, validity
 from parley import metrics as m
 from parley.experiments import figures, summary
 from parley.experiments.render import Block, render_html, render_markdown
@@ -84,15 +84,28 @@ def _tables(res: dict[str, pd.DataFrame], name: str) -> pd.DataFrame:
 
 
 def _front(manifest: dict, runs: pd.DataFrame, reference: str) -> list[Block]:
-    failed = int((runs.get("status", pd.Series(["ok"] * len(runs))) != "ok").sum())
+    status = runs.get("status", pd.Series(["ok"] * len(runs)))
+    invalid = int((status == "invalid").sum())
+    failed = int((status != "ok").sum()) - invalid
     versions = manifest.get("versions", {})
     return [
         ("h1", "Sampler-qualification report"),
         (
             "p",
-            f"{len(runs)} runs ({failed} failed) · created {manifest.get('created', '?')} · "
+            f"{len(runs)} runs ({failed} failed, {invalid} invalid) · "
+            f"created {manifest.get('created', '?')} · "
             f"parley {versions.get('parley', '?')}, mesa {versions.get('mesa', '?')} · "
             f"git {manifest.get('git_revision') or 'unknown'}",
+        ),
+        (
+            "p",
+            "Validity screen: a run with more than "
+            f"{validity.MAX_INVALID_SHARE:.0%} of its turns invalid after the repair is "
+            "invalid; failed and invalid runs are excluded from every rate, flag, comparison "
+            "and figure and counted under 'excluded', with their reasons below each table; a "
+            f"cell with fewer than {validity.MIN_VALID_RUNS} valid runs, or more than "
+            f"{validity.MAX_EXCLUDED_SHARE:.0%} of its runs excluded, is not interpreted "
+            "(no flag, no comparison).",
         ),
         (
             "p",
@@ -129,7 +142,7 @@ CELL_HEAD = [
     "scenario",
     "condition",
     "n",
-    "failed",
+    "excluded",
     "compromise [95% CI]",
     "authority [95% CI]",
     "esc/deadlock/deadline",
@@ -225,6 +238,11 @@ def _model_blocks(
         ("h3", "Flags"),
     ]
     blocks.append(("list", raised) if raised else ("p", "No flag raised."))
+    dropped, thin = summary.excluded(cells), summary.uninterpreted(cells)
+    if dropped:
+        blocks += [("h3", "Excluded runs"), ("list", dropped)]
+    if thin:
+        blocks += [("h3", "Not interpreted (no flag, no comparison)"), ("list", thin)]
     blocks.append(("h3", f"Against the reference condition '{reference}'"))
     if comp.empty:
         blocks.append(("p", f"No '{reference}' cells to compare with."))
@@ -292,6 +310,8 @@ def _flag_marks(r) -> str:
         + (["collapse"] if r.authority_collapse else [])
         + (["div-w/o-fidelity"] if r.diversity_without_fidelity else [])
     )
+    if not getattr(r, "interpretable", True):  # too few valid runs: no flag can be raised
+        marks = ["not interpreted"]
     return ", ".join(marks)
 
 
@@ -302,6 +322,7 @@ def headline(cells: pd.DataFrame) -> str:
         "scenario",
         "condition",
         "n",
+        "excluded",
         "compromise",
         "authority",
         "entropy",
@@ -315,6 +336,7 @@ def headline(cells: pd.DataFrame) -> str:
             r.scenario,
             r.condition,
             str(r.n),
+            str(r.failed),
             _num(r.compromise),
             _num(r.authority),
             _num(r.entropy_mean),

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from parley.experiments.storage import TABLES, atomic_write_bytes
+from parley.validity import PLAYED
 
 Columns = dict[str, list[Any]]
 
@@ -105,9 +106,10 @@ def remove_partial(directory: str | Path) -> int:
 
 
 def is_finished(directory: str | Path, run_id: str) -> bool:
-    """Whether ``run_id`` has a shard that ended well (failed runs are run again)."""
+    """Whether ``run_id`` has a shard of a run that played to its end (ok or invalid);
+    failed runs are run again."""
     summary = read_summary(shard_path(directory, run_id))
-    return summary is not None and summary.get("status") == "ok"
+    return summary is not None and summary.get("status") in PLAYED
 
 
 def merge(directory: str | Path, run_ids: Iterable[str]) -> dict[str, pd.DataFrame]:

@@ -2,8 +2,11 @@
 
 A *cell* is one model (policy, or backend/model for LLM policies) × scenario × condition.
 Rates, entropies, arcs and diversity are computed over the cell's completed runs (ended in
-a compromise or an authority decision); failed runs are counted apart, and tokens, cost and
-invalid turns include them (they were spent). Every formula is in :mod:`parley.metrics`.
+a compromise or an authority decision, and passed the validity screen of
+:mod:`parley.validity`); failed and invalid runs are counted apart with the reasons they
+were excluded, and tokens, cost and invalid turns include them (they were spent). A cell
+with too few valid runs is not interpretable and raises no flag. Every formula is in
+:mod:`parley.metrics`.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from parley import coherence
+from parley import coherence, validity
 from parley import metrics as m
 
 CELL = ("label", "scenario", "condition")
@@ -58,7 +61,23 @@ def cell_table(
         }
         for key, group in per_run.groupby(list(CELL), sort=True)
     ]
-    return pd.DataFrame(rows)
+    return interpreted(pd.DataFrame(rows))
+
+
+#: Every flag a cell can raise (boolean columns of :func:`cell_table`).
+FLAGS = ("authority_collapse", "diversity_without_fidelity", "incoherent")
+
+
+def interpreted(cells: pd.DataFrame) -> pd.DataFrame:
+    """``cells`` with every flag cleared on a cell that is not interpretable (too few valid
+    runs, see :func:`parley.validity.interpretable`): a flag is never raised on it."""
+    if cells.empty or "interpretable" not in cells.columns:
+        return cells
+    out = cells.copy()
+    for flag in FLAGS:
+        if flag in out.columns:
+            out[flag] = out[flag].astype(bool) & out["interpretable"].astype(bool)
+    return out
 
 
 def _cell_row(
@@ -78,10 +97,17 @@ def _cell_row(
     arcs = m.rate(int(done.concession_arc.sum()), n)
     mean_rounds = float(done.rounds.mean()) if n else float("nan")
     trajs = [trajectories[rid] for rid in done.run_id if rid in trajectories]
+    statuses = _statuses(runs)
+    excluded = validity.exclusions(zip(statuses, _errors(runs), strict=True))
     return {
         **key,
         "n": n,
+        "runs": len(runs),
         "failed": int(len(runs) - n),
+        "invalid": sum(1 for s in statuses if s == "invalid"),
+        "excluded": "; ".join(f"{k} {kind}" for kind, k in excluded.items()),
+        "interpretable": validity.interpretable(n, len(runs)),
+        "not_interpretable": validity.not_interpretable_reason(n, len(runs)),
         "compromise": compromise.value,
         "compromise_lo": compromise.lo,
         "compromise_hi": compromise.hi,
@@ -107,13 +133,28 @@ def _cell_row(
     }
 
 
+def _statuses(runs: pd.DataFrame) -> list[str]:
+    """Each run's status; a run that ended without one (older tables) is ``ok`` if it
+    completed, else ``failed``."""
+    if "status" in runs.columns:
+        return [str(s) if isinstance(s, str) else "failed" for s in runs.status]
+    return ["ok" if c else "failed" for c in runs.completed]
+
+
+def _errors(runs: pd.DataFrame) -> list[str | None]:
+    if "error" not in runs.columns:
+        return [None] * len(runs)
+    return [e if isinstance(e, str) else None for e in runs.error]
+
+
 def _sum(frame: pd.DataFrame, *columns: str) -> float:
     return sum(float(frame[c].fillna(0).sum()) for c in columns if c in frame.columns)
 
 
 def comparisons(cells: pd.DataFrame, reference: str = "bounded") -> pd.DataFrame:
     """Each cell's authority-decision rate against the ``reference`` condition's cell of the
-    same model and scenario: the difference and a two-sided Fisher exact p-value."""
+    same model and scenario: the difference and a two-sided Fisher exact p-value (NaN when
+    either cell is not interpretable, see :func:`parley.validity.interpretable`)."""
     rows = []
     ref = {(r.label, r.scenario): r for r in cells.itertuples() if r.condition == reference}
     for r in cells.itertuples():
@@ -129,10 +170,35 @@ def comparisons(cells: pd.DataFrame, reference: str = "bounded") -> pd.DataFrame
                 "authority": r.authority,
                 "reference_authority": base.authority,
                 "difference": r.authority - base.authority,
-                "p_value": m.fisher_exact_p(r.authority_k, r.n, base.authority_k, base.n),
+                "p_value": m.fisher_exact_p(r.authority_k, r.n, base.authority_k, base.n)
+                if _readable(r) and _readable(base)
+                else float("nan"),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _readable(row: Any) -> bool:
+    return bool(getattr(row, "interpretable", True))
+
+
+def uninterpreted(cells: pd.DataFrame) -> list[str]:
+    """One sentence per cell too thin to carry a flag (its flags are never raised)."""
+    return [
+        f"{r.label} · {r.scenario} · {r.condition}: {r.not_interpretable}"
+        for r in cells.itertuples()
+        if not _readable(r)
+    ]
+
+
+def excluded(cells: pd.DataFrame) -> list[str]:
+    """One sentence per cell that lost runs: how many, and why (see :mod:`parley.validity`)."""
+    return [
+        f"{r.label} · {r.scenario} · {r.condition}: {r.runs - r.n} of {r.runs} runs "
+        f"excluded — {r.excluded}"
+        for r in cells.itertuples()
+        if getattr(r, "excluded", "")
+    ]
 
 
 def flags(cells: pd.DataFrame) -> list[str]:

@@ -17,34 +17,36 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from parley.config import RunConfig, model_of, uses_llm
+from parley.experiments import halt
 from parley.experiments.executors import EXECUTORS, check_scheduler, run_dask, run_local
 from parley.experiments.faults import FaultCounts, count_faults
 from parley.experiments.grid import Grid, RunSpec
+from parley.experiments.inflight import is_io_bound, live_calls, run_inflight_local
 from parley.experiments.manifest import build_manifest
-from parley.experiments.progress import Progress
+from parley.experiments.merging import merge_to_parquet
+from parley.experiments.progress import CallTotals, Progress, money
 from parley.experiments.runner import failure_shard
 from parley.experiments.shards import (
     SHARD_DIR,
-    merge,
     remove_partial,
     scan,
     shard_dir,
     write_shard,
 )
-from parley.experiments.storage import (
-    MANIFEST,
-    ResultsError,
-    check_writable,
-    write_json,
-    write_parquet,
-)
+from parley.experiments.storage import MANIFEST, ResultsError, check_writable, write_json
+from parley.llm.ratelimit import RateCaps
+from parley.validity import MAX_INVALID_SHARE, PLAYED
 
 SWEEP_KINDS = ("sweep", "protocol")
+# The calls columns the end-of-sweep fault summary reads back (not the whole table).
+FAULT_COLUMNS = ("run_id", "retries", "fault", "valid", "purpose")
 LOST = "no result: the process running it died (rerun the sweep to retry)"
 _LOCK = ".sweep.lock"
 
@@ -62,16 +64,33 @@ class SweepSummary:
     failures: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     faults: FaultCounts = field(default_factory=FaultCounts)
+    spend: CallTotals = field(default_factory=CallTotals)
+    invalid: int = 0
+    halted: str | None = None
+    not_started: int = 0
 
     def text(self) -> str:
         """The one-paragraph summary printed at the end of a sweep."""
         mix = ", ".join(f"{n} {k}" for k, n in sorted(self.outcomes.items())) or "no outcomes"
+        invalid = (
+            f", {self.invalid} invalid (over {MAX_INVALID_SHARE:.0%} invalid turns; "
+            "excluded from the report)"
+            if self.invalid
+            else ""
+        )
         lines = [
             f"{self.total} runs ({self.skipped} already done, {self.ran} run now) in "
-            f"{self.seconds:.1f} s: {mix}; {self.failed} failed -> {self.out_dir}/"
+            f"{self.seconds:.1f} s: {mix}; {self.failed} failed{invalid} -> {self.out_dir}/"
         ]
+        if self.halted:
+            lines.append(f"Sweep {self.halted}; {self.not_started} runs not started")
         if self.faults.calls:
             lines.append(self.faults.text())
+            t = self.spend
+            lines.append(
+                f"LLM use: {t.tokens} tokens, {t.rate_limited} answers 429 (rate limit), "
+                + money(t.cost_usd, t.unpriced_calls, None)
+            )
         lines += [f"  failed {rid}: {reason}" for rid, reason in self.failures[:5]]
         if len(self.failures) > 5:
             lines.append(f"  ... and {len(self.failures) - 5} more (see runs.parquet 'error')")
@@ -135,8 +154,16 @@ def run_sweep(
     executor: str = "local",
     scheduler: str | None = None,
     progress: bool = True,
+    concurrency: int = 1,
+    rate_caps: RateCaps | None = None,
+    max_cost_usd: float | None = None,
 ) -> SweepSummary:
     """Run every pending run of ``grid`` into ``out_dir`` and merge the results.
+
+    ``concurrency`` runs against OpenAI-compatible servers are kept in flight per process
+    on one event loop (see :mod:`parley.experiments.inflight`); ``rate_caps`` are the
+    sweep's caps per endpoint, shared out among its processes; ``max_cost_usd`` stops
+    starting runs once the billed calls cost that much (local executor).
 
     Raises :class:`ResultsError` for a directory that is not a sweep's and
     :class:`~parley.experiments.executors.ExecutorError` for an unusable executor; a run
@@ -144,6 +171,11 @@ def run_sweep(
     """
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor '{executor}' (one of: {', '.join(EXECUTORS)})")
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+    if max_cost_usd is not None and executor == "dask":
+        raise ValueError("--max-cost-usd needs the local executor (not --executor dask)")
+    caps = rate_caps or RateCaps()
     if executor == "dask":
         if not scheduler:
             raise ValueError("--executor dask needs --scheduler tcp://HOST:PORT")
@@ -156,22 +188,51 @@ def run_sweep(
         for stale in out.glob(".*.tmp"):  # a table or manifest a killed merge half-wrote
             stale.unlink(missing_ok=True)
         remove_partial(shards)
+        halt.clear(shards)
         runs = grid.runs()
         before = scan(shards)
-        done = [r for r in runs if before.get(r.run_id, {}).get("status") == "ok"]
-        pending = [r for r in runs if before.get(r.run_id, {}).get("status") != "ok"]
-        parameters = dict(kind=kind, jobs=jobs, executor=executor, scheduler=scheduler)
+        done = [r for r in runs if before.get(r.run_id, {}).get("status") in PLAYED]
+        pending = [r for r in runs if before.get(r.run_id, {}).get("status") not in PLAYED]
+        parameters = dict(
+            kind=kind,
+            jobs=jobs,
+            executor=executor,
+            scheduler=scheduler,
+            concurrency=concurrency,
+            rate_caps=asdict(caps),
+            max_cost_usd=max_cost_usd,
+        )
         write_manifest(out, grid, runs, status="running", **parameters)
-        bar = Progress(len(runs), [before[r.run_id] for r in done], enabled=progress)
+        inflight = executor == "local" and (concurrency > 1 or max_cost_usd is not None)
+        io_runs = [r for r in pending if inflight and is_io_bound(r.cell)]
+        cpu_runs = [r for r in pending if r not in io_runs]
+        live = live_calls() if io_runs and jobs == 1 else None
+        bar = Progress(
+            len(runs),
+            [before[r.run_id] for r in done],
+            enabled=progress,
+            max_cost_usd=max_cost_usd,
+            live=live,
+        )
         try:
             if executor == "dask":
-                run_dask(pending, shards, scheduler or "", bar)
+                run_dask(pending, shards, scheduler or "", bar, concurrency, caps)
             else:
-                run_local(pending, shards, jobs, bar)
+                run_inflight_local(
+                    io_runs,
+                    shards,
+                    concurrency=concurrency,
+                    jobs=jobs,
+                    caps=caps,
+                    progress=bar,
+                    max_cost_usd=max_cost_usd,
+                    spent_before=bar.spent_usd,
+                )
+                run_local(cpu_runs, shards, jobs, bar, caps.split(jobs))
         finally:
             bar.close()
         summary = finish(out, grid, runs, **parameters)
-    summary.skipped, summary.ran = len(done), len(pending)
+    summary.skipped, summary.ran = len(done), len(pending) - summary.not_started
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -184,25 +245,30 @@ def finish(out: Path, grid: Grid, runs: list[RunSpec], **parameters: Any) -> Swe
     """
     shards = shard_dir(out)
     known = scan(shards)
+    halted = halt.stop_reason(shards)
+    not_started = [r for r in runs if r.run_id not in known] if halted else []
     for r in runs:  # a run with no shard had its worker die under it: record it, never hide it
-        if r.run_id not in known:
+        if r.run_id not in known and not halted:
             write_shard(shards, r.run_id, failure_shard(r.cell, r.seed, LOST))
             known[r.run_id] = {"status": "failed", "error": LOST}
     order = [r.run_id for r in runs] + sorted(set(known) - {r.run_id for r in runs})
-    frames = merge(shards, order)
-    for name, frame in frames.items():
-        write_parquet(out / f"{name}.parquet", frame)
+    merge_to_parquet(shards, order, out)  # a batch of runs in memory at a time
     mine = [known[r.run_id] for r in runs if r.run_id in known]
     failed = [
         (r.run_id, known[r.run_id].get("error") or "")
         for r in runs
-        if known.get(r.run_id, {}).get("status", "ok") != "ok"
+        if known.get(r.run_id, {}).get("status", "ok") not in PLAYED
     ]
-    write_manifest(out, grid, runs, status="complete", **parameters)
+    status = "stopped" if halted else "complete"
+    write_manifest(out, grid, runs, status=status, **parameters)
     outcomes = Counter(str(s.get("outcome")) for s in mine if s.get("status") == "ok")
     summary = SweepSummary(out, len(runs), 0, 0, len(failed), outcomes, failed)
-    calls = frames.get("calls")
-    if calls is not None and not calls.empty:
+    summary.invalid = sum(1 for s in mine if s.get("status") == "invalid")
+    summary.halted, summary.not_started = halted, len(not_started)
+    for shard_summary in mine:
+        summary.spend.add(shard_summary)
+    calls = pd.read_parquet(out / "calls.parquet", columns=list(FAULT_COLUMNS))
+    if not calls.empty:
         summary.faults = count_faults(calls[calls["run_id"].isin({r.run_id for r in runs})])
     return summary
 

@@ -3,6 +3,10 @@
 The order, innermost first, and why:
 
 1. **backend** — ``openai`` (any compatible server) or ``embedded`` (llama.cpp, offline).
+   An ``openai`` backend is shared by every run of the process with the same settings
+   (one client and connection pool per endpoint and event loop).
+1b. **rate limit** — ``openai`` only: the endpoint's one limiter of the process
+   (:mod:`parley.llm.ratelimit`); every attempt, retries included, waits for its turn.
 2. **retry** — retries only real calls; a replayed answer never reaches it.
 3. **cache** — a hit returns before retry and backend; a recording stores the answer
    with the retries it took, so the replay is identical.
@@ -13,6 +17,7 @@ The order, innermost first, and why:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +25,13 @@ from parley.llm.cache import DEFAULT_CACHE_PATH, CachedLLM
 from parley.llm.choices import BACKENDS, default_model
 from parley.llm.interface import CapabilityError, LanguageModel, Usage
 from parley.llm.pricing import load_prices
+from parley.llm.ratelimit import RateLimitedLLM, limiter_for
 from parley.llm.wrappers import BudgetLLM, RetryingLLM, UsageLLM
+
+# One OpenAIBackend per distinct settings in the process: runs stepped on one event loop
+# share its client and connection pool (a backend keeps one client per loop).
+_shared_backends: dict[tuple[Any, ...], Any] = {}
+_shared_lock = threading.Lock()
 
 # The client's own timeout bounds each HTTP request; this outer guard also bounds a server
 # that trickles bytes (the client's timeout is per read, not per request).
@@ -48,9 +59,13 @@ def make_llm(params: Mapping[str, Any]) -> LanguageModel:
     if check is not None:
         check(float(params.get("temperature", 0.8)))
     guard = timeout + TIMEOUT_SLACK_S if backend.backend == "openai" else None
+    inner: LanguageModel = backend
+    if backend.backend == "openai":
+        endpoint = getattr(backend, "base_url", None)
+        inner = RateLimitedLLM(backend, limiter_for(endpoint, backend.name))
     retries = params.get("max_retries")
     llm: LanguageModel = RetryingLLM(
-        backend, max_retries=2 if retries is None else int(retries), timeout=guard
+        inner, max_retries=2 if retries is None else int(retries), timeout=guard
     )
     cache = params.get("cache") or "off"
     if cache != "off":
@@ -78,15 +93,28 @@ def make_backend(params: Mapping[str, Any]) -> LanguageModel:
             model = params.get("model")
             if not model:
                 raise ValueError("backend 'openai' needs a model name (--model)")
-            return OpenAIBackend(
+            settings = (
                 model,
-                base_url=params.get("base_url"),
-                api_key_env=params.get("api_key_env") or "OPENAI_API_KEY",
-                timeout=float(params.get("timeout") or 60.0),
-                structured=params.get("structured"),
-                server=params.get("server"),
-                reasoning=bool(params.get("reasoning", False)),
+                params.get("base_url"),
+                params.get("api_key_env") or "OPENAI_API_KEY",
+                float(params.get("timeout") or 60.0),
+                params.get("structured"),
+                params.get("server"),
+                bool(params.get("reasoning", False)),
             )
+            with _shared_lock:
+                shared = _shared_backends.get(settings)
+                if shared is None:
+                    shared = _shared_backends[settings] = OpenAIBackend(
+                        settings[0],
+                        base_url=settings[1],
+                        api_key_env=settings[2],
+                        timeout=settings[3],
+                        structured=settings[4],
+                        server=settings[5],
+                        reasoning=settings[6],
+                    )
+            return shared
         case "embedded":
             # Imported here: the openai path must not load the embedded machinery. EmbeddedLLM
             # rejects an unknown model name (qwen2.5-0.5b, qwen2.5-1.5b) with a ValueError and

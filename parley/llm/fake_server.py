@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import socket
 import struct
@@ -31,6 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from parley.llm.emulation import Emulator
+from parley.llm.fake_limits import EndpointLimits, add_limit_options, limits_from_args
 from parley.llm.fake_replies import (
     CONTENT_FAULTS,
     FAKE_REASONING,
@@ -60,6 +62,8 @@ class FakeOpenAIServer:
             concurrent calls get the same faults in any arrival order); None: normal replies.
         emulate: a provider profile to emulate (:mod:`parley.llm.emulation`): refuse what
             it refuses, with its error text; reason where it reasons. None: accept all.
+        limits: a real endpoint's latency distribution, concurrency cap and RPM/TPM budget
+            (:mod:`parley.llm.fake_limits`); its latency replaces ``latency_s``.
     """
 
     def __init__(
@@ -73,6 +77,7 @@ class FakeOpenAIServer:
         port: int = 0,
         plan: Callable[[dict[str, Any]], Reply] | None = None,
         emulate: str | None = None,
+        limits: EndpointLimits | None = None,
     ) -> None:
         self.responder = responder or default_responder
         self.latency_s = latency_s
@@ -83,6 +88,7 @@ class FakeOpenAIServer:
         self._port = port
         self.plan = plan
         self.emulator = Emulator(emulate) if emulate else None
+        self.limits = limits
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -158,6 +164,10 @@ class FakeOpenAIServer:
 
 
 class _Server(ThreadingHTTPServer):
+    # Hundreds of clients may connect at once (a sweep with --concurrency): a backlog of
+    # 5 (the default) would refuse them, which no real server does.
+    request_queue_size = 1024
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that gave up (a timeout, a run stopped mid-round) is normal here: say
         # nothing, instead of a traceback on the stderr of the process hosting the server.
@@ -200,17 +210,37 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError:
             self._json(400, _error("request body is not JSON", "invalid_request_error"))
             return
-        reply = fake._take(body)
-        if fake._stopping.wait(fake.latency_s + reply.delay_s):
-            return
-        refusal = fake.emulator.refusal(body) if fake.emulator and not reply.fault else None
-        if refusal is not None:
-            self._json(*refusal)
-            return
-        self._serve(fake, body, reply)
+        limits = fake.limits
+        rate_headers: dict[str, str] = {}
+        if limits is not None:
+            retry_after, rate_headers = limits.admit(body)
+            if retry_after is not None:  # over the RPM/TPM budget
+                rate_headers["Retry-After"] = f"{math.ceil(retry_after * 1000) / 1000:g}"
+                self._json(429, _error("rate limit reached", "rate_limit_exceeded"), rate_headers)
+                return
+            limits.enter()
+        try:
+            reply = fake._take(body)
+            latency = fake.latency_s if limits is None else limits.draw_latency()
+            if fake._stopping.wait(latency + reply.delay_s):
+                return
+            refusal = fake.emulator.refusal(body) if fake.emulator and not reply.fault else None
+            if refusal is not None:
+                self._json(*refusal)
+                return
+            self._serve(fake, body, reply, rate_headers)
+        finally:
+            if limits is not None:
+                limits.leave()
 
-    def _serve(self, fake: FakeOpenAIServer, body: dict[str, Any], reply: Reply) -> None:
-        headers = dict(reply.headers)
+    def _serve(
+        self,
+        fake: FakeOpenAIServer,
+        body: dict[str, Any],
+        reply: Reply,
+        rate_headers: dict[str, str] | None = None,
+    ) -> None:
+        headers = {**(rate_headers or {}), **dict(reply.headers)}
         if reply.retry_after is not None:
             headers["Retry-After"] = f"{reply.retry_after:g}"
         match reply.fault:
@@ -242,7 +272,7 @@ class _Handler(BaseHTTPRequestHandler):
                 done["choices"][0]["finish_reason"] = "length"
                 self._json(200, done)
             case _:
-                self._json(200, fake.answer(body, reply))
+                self._json(200, fake.answer(body, reply), headers)
 
     def _json(
         self, status: int, obj: dict[str, Any], headers: dict[str, str] | None = None
@@ -285,9 +315,14 @@ def main(argv: list[str] | None = None) -> None:
         help="answer like this provider: refuse what it refuses (its error text), reason "
         "where it reasons (see parley/llm/emulation.py)",
     )
+    add_limit_options(parser)
     args = parser.parse_args(argv)
     server = FakeOpenAIServer(
-        latency_s=args.latency, reasoning=args.reasoning, port=args.port, emulate=args.emulate
+        latency_s=args.latency,
+        reasoning=args.reasoning,
+        port=args.port,
+        emulate=args.emulate,
+        limits=limits_from_args(args),
     )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -31,6 +31,7 @@ class LLMError(RuntimeError):
         retry_after: float | None = None,
         *,
         retryable: bool | None = None,
+        rate_limited: int = 0,
     ) -> None:
         super().__init__(message)
         self.fault = fault
@@ -38,6 +39,7 @@ class LLMError(RuntimeError):
         self.retry_after = retry_after  # seconds a server asked us to wait (Retry-After)
         self.retryable = retryable
         self.calls: list[dict[str, Any]] = []
+        self.rate_limited = rate_limited  # attempts answered 429 (rate limit)
 
 
 #: Faults worth retrying: they may pass by themselves (429 rate limit, 5xx, a timeout, a
@@ -101,6 +103,7 @@ class Completion:
     system_fingerprint: str | None = None
     cached: bool = False
     retries: int = 0
+    rate_limited: int = 0  # attempts of this call answered 429 (rate limit) before it
     finish_reason: str | None = None
     cost_usd: float | None = None  # set by the usage-accounting wrapper from the price table
 

@@ -28,6 +28,7 @@ from parley.concurrency import run_sync
 from parley.llm.interface import CapabilityError, Completion, LLMError, Request, Usage
 from parley.llm.openai_errors import to_llm_error
 from parley.llm.profiles import get_profile, infer_profile, plan
+from parley.llm.ratelimit import note_headers
 from parley.llm.replies import parse_content
 from parley.llm.structured import format_kwargs, resolve_mode
 
@@ -133,8 +134,11 @@ class OpenAIBackend:
         client = self._client()
         start = time.perf_counter()
         try:
-            response = await client.chat.completions.create(**self._kwargs(request))
+            raw = await client.chat.completions.with_raw_response.create(**self._kwargs(request))
+            note_headers(raw.headers)  # the endpoint's rate limiter reads its budget here
+            response = raw.parse()
         except (openai.OpenAIError, ValueError) as err:
+            note_headers(getattr(getattr(err, "response", None), "headers", None))
             raise to_llm_error(err, self.where, os.environ.get(self.api_key_env)) from None
         return self._completion(response, time.perf_counter() - start)
 

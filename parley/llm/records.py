@@ -33,6 +33,7 @@ CALL_COLUMNS = [
     "error",
     "fault",
     "retries",
+    "rate_limited",  # attempts answered 429 (rate limit), retried or not
     "system_fingerprint",
     "cost_usd",
     "finish_reason",
@@ -77,6 +78,7 @@ def call_record(
             error=error or (str(failure) if failure else None),
             fault=failure.fault if failure else None,
             retries=failure.retries if failure else 0,
+            rate_limited=failure.rate_limited if failure else 0,
             cached=False,
             prompt_tokens=0,
             completion_tokens=0,
@@ -100,6 +102,7 @@ def call_record(
         error=error,
         fault=None,
         retries=completion.retries,
+        rate_limited=completion.rate_limited,
         system_fingerprint=completion.system_fingerprint,
         cost_usd=completion.cost_usd,
         finish_reason=completion.finish_reason,

@@ -100,18 +100,29 @@ class RetryingLLM(LLMWrapper):
         self._rng = random.Random(seed)
 
     async def acomplete(self, request: Request) -> Completion:
+        limited = 0  # attempts answered 429, for the calls table
         for attempt in range(self.max_retries + 1):
             try:
                 done = await self._attempt(request)
             except LLMError as err:
+                limited += err.fault == "rate_limit"
                 if not retryable(err) or attempt == self.max_retries:
                     final = LLMError(
-                        str(err), err.fault, attempt, err.retry_after, retryable=err.retryable
+                        str(err),
+                        err.fault,
+                        attempt,
+                        err.retry_after,
+                        retryable=err.retryable,
+                        rate_limited=limited,
                     )
                     raise final from err
                 await asyncio.sleep(self.delay(attempt, err.retry_after))
                 continue
-            return replace(done, retries=done.retries + attempt) if attempt else done
+            if not attempt:
+                return done
+            return replace(
+                done, retries=done.retries + attempt, rate_limited=done.rate_limited + limited
+            )
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:

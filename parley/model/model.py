@@ -11,6 +11,7 @@ terminal rules and collects its reporters.
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -174,7 +175,10 @@ class NegotiationModel(mesa.Model):
                     await self.decide_all([agent])
                     agent.apply()
         self._played = True
-        self.step()
+        if self.authority.judge is None:
+            self.step()
+        else:  # the LLM authority's call is synchronous: keep the caller's loop free
+            await asyncio.to_thread(self.step)
 
     @contextmanager
     def _closing_loop_on_error(self) -> Iterator[None]:

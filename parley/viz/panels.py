@@ -11,6 +11,7 @@ from mesa.visualization.utils import update_counter
 
 from parley.coherence import MEASURES, move_coherence
 from parley.metrics import action_entropy
+from parley.validity import screen_run
 from parley.viz.view import RunView
 
 _TABLE = "border-collapse: collapse; font-size: 0.9em"
@@ -18,8 +19,14 @@ _MAX_ENTROPY_BITS = 2.585  # log2(6): all six action kinds equally often
 
 
 def outcome_headline(view: RunView) -> str:
-    """One line: the outcome with its trigger and value, or where the negotiation stands."""
+    """One line: the outcome with its trigger and value, or where the negotiation stands.
+
+    A run the validity screen rejects (:mod:`parley.validity`) shows why instead of an
+    outcome: its ending is an artifact of invalid turns.
+    """
     out, unit = view.outcome, view.spec.issue.unit
+    if out is not None and (reason := screen_run(view.moves, view.calls).reason):
+        return f"Invalid run: {reason}; its ending after {out.round} rounds is not an outcome"
     if out is None:
         standing = view.standing.iloc[-1] if len(view.standing) else None
         table = "" if standing is None or standing != standing else f"; standing {standing:g}"
@@ -108,9 +115,10 @@ def OutcomePanel(view: RunView):
     """Compromise or authority decision (with trigger), final value, each party's utility."""
     update_counter.get()
     solara.HTML(tag="h3", unsafe_innerHTML=html.escape(outcome_headline(view)))
-    if view.rationale and view.outcome is not None:
-        solara.Text(f"Ruling: {view.rationale}")
-    solara.HTML(tag="div", unsafe_innerHTML=utilities_html(view))
+    if screen_run(view.moves, view.calls).valid:  # an invalid run has no outcome to show
+        if view.rationale and view.outcome is not None:
+            solara.Text(f"Ruling: {view.rationale}")
+        solara.HTML(tag="div", unsafe_innerHTML=utilities_html(view))
 
 
 @solara.component

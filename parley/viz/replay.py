@@ -220,5 +220,7 @@ def _label(row: pd.Series) -> str:
         parts.append(str(row.get("model")))
     seed = _value(row.get("seed"))
     parts.append(f"seed {seed}" if seed is not None else "seed ?")
-    parts.append(str(_value(row.get("outcome")) or _value(row.get("status")) or "unfinished"))
+    status = _value(row.get("status"))
+    shown = "invalid" if status == "invalid" else _value(row.get("outcome")) or status
+    parts.append(str(shown or "unfinished"))
     return " · ".join(parts)
