@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
 import importlib.util
 import os
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,53 +66,17 @@ def _load(model_name: str, n_ctx: int, n_threads: int, n_batch: int) -> _Loaded:
         import llama_cpp
 
         path = prepare(model_name)
-        with _plain_cpu_buffers(llama_cpp):
-            llama = llama_cpp.Llama(
-                model_path=str(path),
-                n_ctx=n_ctx,
-                n_threads=n_threads,
-                n_threads_batch=n_threads,
-                n_batch=n_batch,
-                verbose=False,  # llama.cpp's load chatter would drown the transcript
-            )
+        llama = llama_cpp.Llama(
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            n_threads_batch=n_threads,
+            n_batch=n_batch,
+            verbose=False,  # llama.cpp's load chatter would drown the transcript
+        )
         fingerprint = f"llama-cpp-python-{llama_cpp.__version__}:{spec.sha256[:12]}"
         _LOADED[key] = _Loaded(llama, threading.Lock(), fingerprint)
         return _LOADED[key]
-
-
-@contextlib.contextmanager
-def _plain_cpu_buffers(llama_cpp: Any) -> Iterator[None]:
-    """Load without llama.cpp's extra CPU buffer types on a CPU with AMX tiles.
-
-    A native build on an AMX machine (e.g. a Sapphire Rapids VM) uses AMX/repacked weight
-    buffers for batched prompt evaluation, and there ``decode`` of any prompt longer than one
-    token crashed the process (segmentation fault, llama-cpp-python 0.3.36). The model
-    parameters' ``use_extra_bufts`` switch, which ``Llama`` does not expose, avoids them.
-    """
-    if not _has_amx():
-        yield
-        return
-    bindings = llama_cpp.llama_cpp  # the ctypes module ``Llama`` takes its defaults from
-    default = bindings.llama_model_default_params
-
-    def plain() -> Any:
-        params = default()
-        params.use_extra_bufts = False
-        return params
-
-    bindings.llama_model_default_params = plain
-    try:
-        yield
-    finally:
-        bindings.llama_model_default_params = default
-
-
-def _has_amx() -> bool:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            return any(line.startswith("flags") and " amx_tile" in line for line in info)
-    except OSError:
-        return False
 
 
 def _env_threads() -> int:
