@@ -30,6 +30,11 @@ import pandas as pd
 DIVERSITY_ENTROPY_BITS = 1.0
 #: Authority-decision rate at or above which a cell has collapsed onto the authority.
 AUTHORITY_COLLAPSE_RATE = 0.9
+#: Diversity without fidelity needs negotiation before the collapse: runs lasting at least
+#: this many rounds on average ...
+DYNAMICS_MIN_ROUNDS = 3.0
+#: ... and at least this share of runs with a concession arc (the paper's cell: 0.933).
+DYNAMICS_MIN_ARC_RATE = 0.5
 #: A concession arc needs this many concession moves by one negotiator ...
 ARC_MIN_CONCESSIONS = 2
 #: ... and a final gain toward the others of at least this share of the range.
@@ -274,15 +279,29 @@ def authority_collapse(authority_rate: float, threshold: float = AUTHORITY_COLLA
 def diversity_without_fidelity(
     entropy: float,
     authority_rate: float,
+    arc_rate: float,
+    mean_rounds: float,
     entropy_threshold: float = DIVERSITY_ENTROPY_BITS,
     authority_threshold: float = AUTHORITY_COLLAPSE_RATE,
+    min_arc_rate: float = DYNAMICS_MIN_ARC_RATE,
+    min_rounds: float = DYNAMICS_MIN_ROUNDS,
 ) -> bool:
-    """High action entropy (≥ ``entropy_threshold`` bits, per-run mean) while the cell
-    still ends in the authority's decision (rate ≥ ``authority_threshold``): varied moves,
-    yet no run behaves like negotiators who settle.
+    """Negotiation that looks human yet always ends with the authority.
+
+    All four must hold: high action entropy (≥ ``entropy_threshold`` bits, per-run mean);
+    negotiation dynamics before the collapse — runs last ``min_rounds`` rounds or more on
+    average (``mean_rounds``) and at least ``min_arc_rate`` of them show a concession arc
+    (``arc_rate``, see :func:`has_concession_arc`); and still the cell ends in the
+    authority's decision (rate ≥ ``authority_threshold``). The paper's flagged cell
+    (entropy 1.256, arc rate 0.933, 15/15 authority) raises it; a solver that mixes
+    escalate, accept and concede in a single round and then escalates (varied moves, no
+    bargaining) does not.
     """
-    return bool(entropy >= entropy_threshold - _EPS) and authority_collapse(
-        authority_rate, authority_threshold
+    dynamics = arc_rate >= min_arc_rate - _EPS and mean_rounds >= min_rounds - _EPS
+    return (
+        bool(entropy >= entropy_threshold - _EPS)
+        and bool(dynamics)
+        and authority_collapse(authority_rate, authority_threshold)
     )
 
 

@@ -12,6 +12,14 @@ with a cache miss)::
 
     .venv/bin/python scripts/record_notebook_cache.py          # ~20 min on 2 cores
 
+On a busy machine, record the conditions in parallel processes and then assemble the
+manifest (every answer is then replayed from the cache)::
+
+    for c in none none_budget bounded private_memo private_persona; do
+        .venv/bin/python scripts/record_notebook_cache.py --resume --conditions $c &
+    done; wait
+    .venv/bin/python scripts/record_notebook_cache.py --resume
+
 ``native`` is skipped: the embedded model has no reasoning mode (CapabilityError).
 """
 
@@ -64,9 +72,9 @@ def comparable(model: NegotiationModel) -> dict[str, pd.DataFrame]:
     return out
 
 
-def record(condition: str, params: dict[str, Any]) -> dict[str, Any]:
+def record(condition: str, params: dict[str, Any], mode: str = "record") -> dict[str, Any]:
     start = time.perf_counter()
-    model = model_for(condition, "record", CACHE, params)
+    model = model_for(condition, mode, CACHE, params)
     model.run(on_round=lambda m: print(f"  {condition}: round {m.round} done", flush=True))
     seconds = time.perf_counter() - start
     replayed = model_for(condition, "replay", CACHE, params)
@@ -87,7 +95,7 @@ def record(condition: str, params: dict[str, Any]) -> dict[str, Any]:
 
 def finish(path: Path) -> None:
     """Fold the write-ahead log into the file, so the shipped cache is one file."""
-    conn = sqlite3.connect(path)
+    conn = sqlite3.connect(path, timeout=120)  # parallel recorders may be writing
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.execute("VACUUM")
     conn.close()
@@ -96,19 +104,31 @@ def finish(path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=CONDITIONS)
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the answers already recorded (an interrupted recording, or conditions "
+        "recorded by parallel processes) and add the runs to the manifest",
+    )
     args = parser.parse_args(argv)
     DATA.mkdir(parents=True, exist_ok=True)
-    if set(args.conditions) == set(CONDITIONS):
+    if set(args.conditions) == set(CONDITIONS) and not args.resume:
         CACHE.unlink(missing_ok=True)  # a full re-record starts clean: no stale entries
     runs, refused = [], {}
     for condition in args.conditions:
         print(f"recording {condition} ...", flush=True)
         try:
-            runs.append(record(condition, PARAMS))
+            runs.append(record(condition, PARAMS, "auto" if args.resume else "record"))
         except CapabilityError as err:
             refused[condition] = str(err)
             print(f"  {condition}: refused ({err})", flush=True)
     finish(CACHE)
+    if args.resume and MANIFEST.exists():  # read last: parallel processes finish in turn
+        old = json.loads(MANIFEST.read_text())
+        if old.get("params") == PARAMS and old.get("seed") == SEED:
+            runs += [r for r in old["runs"] if r["condition"] not in args.conditions]
+            refused |= {c: r for c, r in old["refused"].items() if c not in args.conditions}
+    runs.sort(key=lambda r: CONDITIONS.index(r["condition"]))
     manifest = {
         "params": PARAMS,
         "seed": SEED,

@@ -179,11 +179,16 @@ def test_invalid_turn_rate() -> None:
 def test_flags_at_their_thresholds() -> None:
     assert m.authority_collapse(0.9) and m.authority_collapse(1.0)
     assert not m.authority_collapse(13 / 15)  # 0.867
-    # the paper's DeepSeek-native grid cell: entropy 1.256 bits, 15/15 authority decisions
-    assert m.diversity_without_fidelity(1.256, 1.0)
-    assert m.diversity_without_fidelity(1.0, 0.9)  # both thresholds are inclusive
-    assert not m.diversity_without_fidelity(0.8, 1.0)  # low entropy: a plain solver
-    assert not m.diversity_without_fidelity(1.5, 0.85)  # settles often enough
+    # the paper's DeepSeek-native grid cell: entropy 1.256 bits, concession arcs in 14/15
+    # runs, several rounds, 15/15 authority decisions
+    assert m.diversity_without_fidelity(1.256, 1.0, 14 / 15, 5.0)
+    assert m.diversity_without_fidelity(1.0, 0.9, 0.5, 3.0)  # every threshold is inclusive
+    assert not m.diversity_without_fidelity(0.8, 1.0, 1.0, 6.0)  # low entropy: a plain solver
+    assert not m.diversity_without_fidelity(1.5, 0.85, 1.0, 6.0)  # settles often enough
+    # the solver baseline: varied moves in one round, then escalation — no negotiation
+    assert not m.diversity_without_fidelity(1.52, 1.0, 0.0, 1.0)
+    assert not m.diversity_without_fidelity(1.52, 1.0, 0.9, 2.0)  # too few rounds
+    assert not m.diversity_without_fidelity(1.52, 1.0, 0.4, 6.0)  # too few concession arcs
 
 
 # -- per-run table ------------------------------------------------------------------------------

@@ -69,6 +69,9 @@ def test_markdown_report_with_figures(results: Path, tmp_path: Path) -> None:
     assert "| scenario | condition | n | excluded | compromise [95% CI]" in text
     assert "authority collapse: solver · grid_curtailment · none" in text
     assert "Against the reference condition 'bounded'" in text
+    assert "| scenario | condition | moves | incoherent [95% CI] | leak |" in text
+    assert "### Coherence per run" in text
+    assert "diversity without fidelity: solver" not in text  # the solver does not negotiate
     assert len(report.figures) == 6
     for link in re.findall(r"!\[[^]]*\]\(([^)]+)\)", text):
         png = (tmp_path / link).read_bytes()
@@ -179,6 +182,7 @@ def test_cli_report_prints_the_headline(results: Path, tmp_path: Path, capsys) -
         "authority",
         "entropy",
         "arc",
+        "incoherent",
         "flags",
     ]
     assert sum("collapse" in line for line in lines) == 2  # the two solver cells
@@ -206,3 +210,113 @@ def test_cli_report_on_something_else_is_one_line_exit_2(tmp_path: Path, capsys,
     assert main(["report", str(target)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("parley report: error: ") and err.count("\n") == 1
+
+
+def test_the_coherence_screen_in_cells_and_its_flag(tmp_path: Path) -> None:
+    """A cell of moves that recite the public brief is flagged incoherent; the rate has an
+    interval; a failed run's moves are not screened."""
+    brief = "A heatwave has pushed tonight's forecast peak 1,500 MW above available supply"
+    ids = ["a", "b", "c", "d"]  # three valid runs (a flag needs three) and a failed one
+    n = len(ids)
+    runs = pd.DataFrame(
+        {
+            "run_id": ids,
+            "status": ["ok", "ok", "ok", "failed"],
+            "scenario": ["grid_curtailment"] * n,
+            "policy": ["llm"] * n,
+            "backend": ["fake"] * n,
+            "model": ["m"] * n,
+            "condition": ["none"] * n,
+            "turn_order": ["simultaneous"] * n,
+            "seed": list(range(n)),
+            "outcome": ["compromise"] * 3 + [None],
+            "trigger": [None] * n,
+            "rounds": [1] * n,
+            "issue_min": [0] * n,
+            "issue_max": [100] * n,
+            "invalid_turns": [0] * n,
+            "turns": [2] * n,
+        }
+    )
+    moves = pd.DataFrame(
+        {
+            "run_id": [r for r in ids for _ in range(2)],
+            "round": [1] * 2 * n,
+            "party": ["operator", "industry"] * n,
+            "action": ["hold"] * 2 * n,
+            "value": [None] * 2 * n,
+            "message": [brief, "We hold."] * 3 + [brief, brief],
+            "position_before": [55.0, 20.0] * n,
+            "position_after": [55.0, 20.0] * n,
+        }
+    )
+    agents = pd.DataFrame(
+        {
+            "run_id": [r for r in ids[:3] for _ in range(4)],
+            "Step": [0, 0, 1, 1] * 3,
+            "party": ["operator", "industry"] * 6,
+            "position": [55, 20, 55, 20] * 3,
+        }
+    )
+    cell = cell_table(runs, moves, agents).iloc[0]
+    assert cell.screened_moves == 6 and cell.recite_rate == 0.5 and cell.leak_rate == 0.0
+    assert cell.incoherent_rate == 0.5 and cell.incoherent_lo < 0.5 < cell.incoherent_hi
+    assert cell.incoherent  # 0.5 > INCOHERENT_MOVE_RATE
+    write_results(tmp_path, {"runs": runs, "moves": moves, "agents": agents}, {"kind": "sweep"})
+    text = write_report(tmp_path).path.read_text()
+    assert "incoherent: fake/m · grid_curtailment · none — 50% of 6 moves" in text
+
+
+def test_a_cell_that_negotiates_and_still_collapses_raises_diversity_without_fidelity() -> None:
+    """Three runs of four rounds: varied moves, concessions toward the others, and still the
+    authority decides both — the paper's pattern. The same moves crammed into one round (the
+    solver's) do not raise the flag."""
+
+    def cell(rounds: int) -> pd.Series:
+        actions = ["propose", "concede", "hold", "escalate"]
+        runs = pd.DataFrame(
+            {
+                "run_id": ["a", "b", "c"],
+                "status": ["ok"] * 3,
+                "scenario": ["s"] * 3,
+                "policy": ["heuristic"] * 3,
+                "backend": ["none"] * 3,
+                "model": ["none"] * 3,
+                "condition": ["none"] * 3,
+                "seed": [0, 1, 2],
+                "outcome": ["authority_decision"] * 3,
+                "trigger": ["deadlock"] * 3,
+                "rounds": [rounds] * 3,
+                "issue_min": [0] * 3,
+                "issue_max": [100] * 3,
+                "invalid_turns": [0] * 3,
+                "turns": [3 * rounds] * 3,
+            }
+        )
+        moves = pd.DataFrame(
+            {
+                "run_id": [r for r in ("a", "b", "c") for _ in range(3 * rounds)],
+                "action": [actions[i % 4] for _ in ("a", "b", "c") for i in range(3 * rounds)],
+            }
+        )
+        # x concedes from 10 toward y and z (at 90) by 10 points a round
+        steps = range(rounds + 1)
+        agents = pd.DataFrame(
+            {
+                "run_id": [r for r in ("a", "b", "c") for _ in steps for _ in "xyz"],
+                "Step": [t for _ in ("a", "b", "c") for t in steps for _ in "xyz"],
+                "party": [p for _ in ("a", "b", "c") for _ in steps for p in "xyz"],
+                "position": [
+                    v for _ in ("a", "b", "c") for t in steps for v in (10 + 10 * t, 90, 90)
+                ],
+            }
+        )
+        return cell_table(runs, moves, agents).iloc[0]
+
+    negotiated = cell(4)
+    assert negotiated.entropy_mean >= 1.0 and negotiated.arc_rate == 1.0
+    assert negotiated.mean_rounds == 4 and negotiated.authority == 1.0
+    assert negotiated.diversity_without_fidelity and negotiated.authority_collapse
+    one_round = cell(1)  # the same mix of moves, no negotiation before the collapse
+    assert one_round.entropy_mean >= 1.0 and one_round.arc_rate == 0.0
+    assert one_round.authority_collapse and not one_round.diversity_without_fidelity

@@ -143,8 +143,12 @@ def test_metrics_count_actions_concessions_and_entropy():
     assert shown["Invalid turns"] == f"0 of {len(moves)}"
     assert shown["Concessions"].startswith(str(concessions))
     assert float(shown["Action entropy"].split()[0]) > 0
+    # the heuristic never leaks, recites or contradicts itself (self-harm is rare, not nil)
+    pattern = rf"(\d+) of {len(moves)} \(leak 0 · recite 0 · self-harm (\d+) · mismatch 0\)"
+    found = re.fullmatch(pattern, shown["Incoherent moves"])
+    assert found and found.group(1) == found.group(2)
     box, _ = solara.render(MetricsPanel(view), handle_error=False)
-    assert "none (rule-based policy)" in page_text(box)
+    assert "none (rule-based policy)" in page_text(box) and "Incoherent moves" in page_text(box)
 
 
 def test_metrics_show_tokens_and_latency_of_llm_calls():

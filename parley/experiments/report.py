@@ -18,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
+from parley import coherence, validity
 from parley import metrics as m
-from parley import validity
 from parley.experiments import figures, summary
 from parley.experiments.fidelity_report import (
     fidelity_blocks,
@@ -64,11 +64,15 @@ def write_report(
     per_run = summary.labelled(m.run_metrics(runs, moves, agents, trajs))
     cells = summary.cell_table(runs, moves, agents, trajs)
     fid = fidelity_table(per_run, moves, ref) if ref is not None else None
+    screened = coherence.run_coherence(runs, moves)
     blocks: list[Block] = _front(res.manifest, runs, reference)
     written: list[Path] = []
     for label in sorted(per_run.label.unique()):
         mine = cells[cells.label == label]
-        blocks += _model_blocks(label, mine, summary.comparisons(mine, reference), reference)
+        mine_runs = per_run[per_run.label == label].join(screened, on="run_id")
+        blocks += _model_blocks(
+            label, mine, summary.comparisons(mine, reference), reference, mine_runs
+        )
         paths = _figures(label, per_run[per_run.label == label], mine, trajs, out / "figures")
         if fid is not None:
             blocks += fidelity_blocks(label, fid, str(reference_runs))
@@ -130,10 +134,24 @@ def _front(manifest: dict, runs: pd.DataFrame, reference: str) -> list[Block]:
             "ending ≥ 10% of the range closer; diversity is the mean pairwise distance between "
             "runs' position trajectories (fraction of the range). Flags: authority collapse "
             f"('collapse': authority rate ≥ {m.AUTHORITY_COLLAPSE_RATE:g}); diversity without "
-            f"fidelity ('div-w/o-fidelity': mean entropy ≥ {m.DIVERSITY_ENTROPY_BITS:g} bit and "
-            f"authority rate ≥ {m.AUTHORITY_COLLAPSE_RATE:g}). Comparisons: Fisher exact test of "
+            f"fidelity ('div-w/o-fidelity': mean entropy ≥ {m.DIVERSITY_ENTROPY_BITS:g} bit, "
+            f"≥ {m.DYNAMICS_MIN_ROUNDS:g} rounds on average and concession arcs in "
+            f"≥ {m.DYNAMICS_MIN_ARC_RATE:.0%} of runs, yet authority rate "
+            f"≥ {m.AUTHORITY_COLLAPSE_RATE:g}). Comparisons: Fisher exact test of "
             f"each condition's authority rate against '{reference}'. The scenarios, grammar and "
             "formulas are this project's adaptation of the solver-sampler protocol.",
+        ),
+        (
+            "p",
+            "Coherence screen (read it first: an incoherent model is not a sampler of "
+            "anything): each move of a completed run is checked for private leakage (its "
+            "message names a number only the party knew), recitation "
+            f"(≥ {coherence.RECITATION_WORDS} consecutive words of a brief), self-harm (a move "
+            "against the party's own stated interest) and action–message mismatch; a move "
+            "showing any is incoherent. Rates are over moves, with 95% Wilson intervals "
+            "(moves of one run are not independent: descriptive). Flag 'incoherent': "
+            f"incoherent-move rate > {coherence.INCOHERENT_MOVE_RATE:g}. Definitions and "
+            "their validation: docs/concepts.md, Coherence.",
         ),
     ]
 
@@ -157,8 +175,57 @@ CELL_HEAD = [
 ]
 
 
+COHERENCE_HEAD = [
+    "scenario",
+    "condition",
+    "moves",
+    "incoherent [95% CI]",
+    "leak",
+    "recite",
+    "self-harm",
+    "mismatch",
+]
+RUN_COHERENCE_HEAD = ["run", "scenario", "condition", "seed", "moves", "incoherent [95% CI]"]
+
+
+def _coherence_blocks(cells: pd.DataFrame, per_run: pd.DataFrame) -> list[Block]:
+    """The coherence screen per cell, then per run (see :mod:`parley.coherence`)."""
+    rows = [
+        [
+            r.scenario,
+            r.condition,
+            str(r.screened_moves),
+            _ci(r.incoherent_rate, r.incoherent_lo, r.incoherent_hi),
+            *(_num(getattr(r, f"{k}_rate")) for k in coherence.MEASURES),
+        ]
+        for r in cells.itertuples()
+    ]
+    if "incoherent_rate" not in per_run.columns:
+        per_run = per_run.assign(incoherent_rate=math.nan)
+    screened = per_run.dropna(subset=["incoherent_rate"])
+    run_rows = [
+        [
+            str(r.run_id),
+            r.scenario,
+            r.condition,
+            str(r.seed),
+            str(int(r.screened_moves)),
+            _ci(r.incoherent_rate, r.incoherent_lo, r.incoherent_hi),
+        ]
+        for r in screened.itertuples()
+    ]
+    blocks: list[Block] = [("h3", "Coherence"), ("table", COHERENCE_HEAD, rows)]
+    if run_rows:
+        blocks += [("h3", "Coherence per run"), ("table", RUN_COHERENCE_HEAD, run_rows)]
+    return blocks
+
+
 def _model_blocks(
-    label: str, cells: pd.DataFrame, comp: pd.DataFrame, reference: str
+    label: str,
+    cells: pd.DataFrame,
+    comp: pd.DataFrame,
+    reference: str,
+    per_run: pd.DataFrame | None = None,
 ) -> list[Block]:
     rows = [
         [
@@ -185,6 +252,7 @@ def _model_blocks(
         ("h2", f"Model: {label}"),
         ("h3", "Cells"),
         ("table", CELL_HEAD, rows),
+        *_coherence_blocks(cells, per_run if per_run is not None else pd.DataFrame()),
         ("h3", "Flags"),
     ]
     blocks.append(("list", raised) if raised else ("p", "No flag raised."))
@@ -257,8 +325,10 @@ def _p(p: float) -> str:
 
 
 def _flag_marks(r) -> str:
-    marks = (["collapse"] if r.authority_collapse else []) + (
-        ["div-w/o-fidelity"] if r.diversity_without_fidelity else []
+    marks = (
+        (["incoherent"] if getattr(r, "incoherent", False) else [])
+        + (["collapse"] if r.authority_collapse else [])
+        + (["div-w/o-fidelity"] if r.diversity_without_fidelity else [])
     )
     if not getattr(r, "interpretable", True):  # too few valid runs: no flag can be raised
         marks = ["not interpreted"]
@@ -277,6 +347,7 @@ def headline(cells: pd.DataFrame) -> str:
         "authority",
         "entropy",
         "arc",
+        "incoherent",
         "flags",
     ]
     rows = [
@@ -290,6 +361,7 @@ def headline(cells: pd.DataFrame) -> str:
             _num(r.authority),
             _num(r.entropy_mean),
             _num(r.arc_rate),
+            _num(r.incoherent_rate),
             _flag_marks(r),
         ]
         for r in cells.itertuples()

@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from parley import coherence, validity
 from parley import metrics as m
-from parley import validity
 
 CELL = ("label", "scenario", "condition")
 TRIGGERS = ("escalation", "deadlock", "deadline")
@@ -54,15 +54,21 @@ def cell_table(
     trajs: dict[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """One row per cell with n, rates and intervals, triggers, entropies, arcs, diversity,
-    invalid-turn rate, tokens, cost and the two flags.
+    invalid-turn rate, tokens, cost, the two flags, and the coherence screen
+    (:func:`parley.coherence.cell_coherence`: per-measure rates, the incoherent-move rate
+    with its interval, and the ``incoherent`` flag) over the moves of its completed runs.
 
     ``trajs`` may pass :func:`parley.metrics.trajectories` of ``agents`` if already computed.
     """
     trajs = m.trajectories(agents) if trajs is None else trajs
     per_run = labelled(m.run_metrics(runs, moves, agents, trajs))
     actions = moves.groupby("run_id")["action"].apply(list).to_dict() if len(moves) else {}
+    screened = coherence.run_coherence(runs, moves)
     rows = [
-        _cell_row(dict(zip(CELL, key, strict=True)), group, trajs, actions)
+        {
+            **_cell_row(dict(zip(CELL, key, strict=True)), group, trajs, actions),
+            **coherence.cell_coherence(screened, group.run_id[group.completed]),
+        }
         for key, group in per_run.groupby(list(CELL), sort=True)
     ]
     return interpreted(pd.DataFrame(rows))
@@ -98,6 +104,8 @@ def _cell_row(
     entropy = float(done.action_entropy.mean()) if n else float("nan")
     pooled = m.action_entropy(a for rid in done.run_id for a in actions.get(rid, []))
     span = m.span_of(runs.iloc[0])
+    arcs = m.rate(int(done.concession_arc.sum()), n)
+    mean_rounds = float(done.rounds.mean()) if n else float("nan")
     trajs = [trajectories[rid] for rid in done.run_id if rid in trajectories]
     statuses = _statuses(runs)
     excluded = validity.exclusions(zip(statuses, _errors(runs), strict=True))
@@ -120,7 +128,8 @@ def _cell_row(
         **{f"trigger_{t}": int(triggers.get(t, 0)) for t in TRIGGERS},
         "entropy_mean": entropy,
         "entropy_pooled": pooled,
-        "arc_rate": m.rate(int(done.concession_arc.sum()), n).value,
+        "arc_rate": arcs.value,
+        "mean_rounds": mean_rounds,
         "diversity": m.trajectory_diversity(trajs, span),
         "outcome_entropy": m.outcome_entropy(done.outcome_class),
         "invalid_rate": m.invalid_turn_rate(
@@ -130,7 +139,7 @@ def _cell_row(
         "cost_usd": float(_sum(runs, "cost_usd")),
         "authority_collapse": bool(n) and m.authority_collapse(authority.value),
         "diversity_without_fidelity": bool(n)
-        and m.diversity_without_fidelity(entropy, authority.value),
+        and m.diversity_without_fidelity(entropy, authority.value, arcs.value, mean_rounds),
     }
 
 
@@ -212,9 +221,16 @@ def flags(cells: pd.DataFrame) -> list[str]:
                 f"authority collapse: {where} — {r.authority:.0%} of {r.n} runs end in an "
                 f"authority decision (≥ {m.AUTHORITY_COLLAPSE_RATE:.0%})"
             )
+        if getattr(r, "incoherent", False):
+            out.append(
+                f"incoherent: {where} — {r.incoherent_rate:.0%} of {r.screened_moves} moves "
+                f"leak, recite, harm the mover or contradict their message "
+                f"(> {coherence.INCOHERENT_MOVE_RATE:.0%})"
+            )
         if r.diversity_without_fidelity:
             out.append(
                 f"diversity without fidelity: {where} — action entropy {r.entropy_mean:.2f} bits "
-                f"(≥ {m.DIVERSITY_ENTROPY_BITS:g}) yet {r.authority:.0%} authority decisions"
+                f"(≥ {m.DIVERSITY_ENTROPY_BITS:g}), {r.mean_rounds:.1f} rounds and concession "
+                f"arcs in {r.arc_rate:.0%} of runs, yet {r.authority:.0%} authority decisions"
             )
     return out

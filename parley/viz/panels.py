@@ -9,6 +9,7 @@ import pandas as pd
 import solara
 from mesa.visualization.utils import update_counter
 
+from parley.coherence import MEASURES, move_coherence
 from parley.metrics import action_entropy
 from parley.validity import screen_run
 from parley.viz.style import party_colours, swatch
@@ -82,9 +83,19 @@ def run_metrics(view: RunView) -> dict[str, str]:
         "Concessions": f"{len(concessions)} by {conceders}" if len(concessions) else "0",
         "Invalid turns": f"{invalid} of {len(actions)}",
         "Escalations": str(counts.get("escalate", 0)),
+        "Incoherent moves": _coherence(view),
     }
     out.update(_call_metrics(calls, view.llm))
     return out
+
+
+def _coherence(view: RunView) -> str:
+    """The coherence screen so far (:func:`parley.coherence.move_coherence`), in one line."""
+    if view.moves.empty:
+        return "none yet"
+    screened = move_coherence(view.moves, view.spec)
+    parts = " · ".join(f"{k.replace('_', '-')} {int(screened[k].sum())}" for k in MEASURES)
+    return f"{int(screened['incoherent'].sum())} of {len(screened)} ({parts})"
 
 
 def _call_metrics(calls: pd.DataFrame, llm: bool) -> dict[str, str]:
@@ -119,7 +130,7 @@ def OutcomePanel(view: RunView):
 
 @solara.component
 def MetricsPanel(view: RunView):
-    """Action entropy so far, concessions, invalid turns, tokens and latency."""
+    """Action entropy so far, concessions, invalid turns, coherence, tokens and latency."""
     update_counter.get()
     rows = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"

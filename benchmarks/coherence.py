@@ -1,0 +1,129 @@
+"""Coherence of the embedded models' moves, side by side (issue 11's offline default).
+
+For each model and condition, short negotiations of the three built-in scenarios (seed after
+seed, round-robin over the scenarios) until at least ``--decisions`` negotiator decisions
+were made; every move goes through the coherence screen (:mod:`parley.coherence`). Prints,
+per model and condition: decisions, seconds per decision, invalid turns (still invalid after
+the repair), private leakage, recitation, self-harm, action–message mismatch and any
+(incoherent), each as a share of the decisions, and the targets for the default model
+(leakage <= 10%, recitation <= 5%, self-harm <= 10%, invalid <= 2%).
+
+    nice -n 10 .venv/bin/python benchmarks/coherence.py \\
+        [--models qwen2.5-0.5b qwen2.5-1.5b] [--conditions none bounded] \\
+        [--decisions 45] [--rounds 3] [--json results.json]
+
+Needs ``make setup-embedded`` (and ``make setup-embedded-1.5b`` for the 1.5B).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from parley import coherence
+from parley.experiments.records import run_frames
+from parley.model.model import NegotiationModel
+from parley.scenarios import builtin_names
+from parley.scenarios.loader import load_scenario
+
+TARGETS = {"leak": 0.10, "recite": 0.05, "self_harm": 0.10, "invalid": 0.02}
+COLUMNS = ("invalid", *coherence.MEASURES, "incoherent")
+
+
+def measure(
+    model_name: str, condition: str, decisions: int, rounds: int, first_seed: int
+) -> dict[str, Any]:
+    """Run negotiations until ``decisions`` moves were made; screen every move."""
+    screened, outcomes, seconds = [], [], 0.0
+    names = builtin_names()
+    made = 0
+    for seed, name in ((s, n) for s in itertools.count(first_seed) for n in names):
+        if made >= decisions:
+            break
+        model = NegotiationModel(
+            scenario=name,
+            policy="llm",
+            backend="embedded",
+            model=model_name,
+            condition=condition,
+            max_rounds=rounds,
+            temperature=0.8,
+            rng=seed,
+        )
+        t0 = time.perf_counter()
+        model.run()
+        seconds += time.perf_counter() - t0
+        moves = run_frames(model)["moves"]
+        out = coherence.move_coherence(moves, load_scenario(name), model.turn_order)
+        out["invalid"] = ~out["valid"].astype(bool)
+        screened.append(out.assign(scenario=name, seed=seed))
+        made += len(out)
+        outcome = model.outcome
+        outcomes.append(f"{name}/{seed}: {outcome.kind if outcome else 'none'}")
+        print(
+            f"  {model_name} · {condition} · {name} seed {seed}: {len(out)} moves, "
+            f"{(time.perf_counter() - t0) / max(len(out), 1):.1f} s/decision, "
+            f"incoherent {int(out.incoherent.sum())}",
+            flush=True,
+        )
+    frame = pd.concat(screened, ignore_index=True)
+    row: dict[str, Any] = {
+        "model": model_name,
+        "condition": condition,
+        "decisions": len(frame),
+        "s_per_decision": seconds / max(len(frame), 1),
+        **{k: float(frame[k].mean()) for k in COLUMNS},
+        "runs": outcomes,
+    }
+    return row
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    head = f"{'model':<14}{'condition':<11}{'dec':>5}{'s/dec':>7}" + "".join(
+        f"{c.replace('_', '-'):>11}" for c in COLUMNS
+    )
+    lines = [head]
+    for r in rows:
+        lines.append(
+            f"{r['model']:<14}{r['condition']:<11}{r['decisions']:>5}{r['s_per_decision']:>7.1f}"
+            + "".join(f"{r[c]:>11.1%}" for c in COLUMNS)
+        )
+    return "\n".join(lines)
+
+
+def verdict(row: dict[str, Any]) -> str:
+    missed = [f"{k} {row[k]:.0%} > {t:.0%}" for k, t in TARGETS.items() if row[k] > t + 1e-9]
+    return "targets met" if not missed else "targets missed: " + ", ".join(missed)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["qwen2.5-0.5b", "qwen2.5-1.5b"])
+    parser.add_argument("--conditions", nargs="+", default=["none", "bounded"])
+    parser.add_argument("--decisions", type=int, default=45)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
+    args = parser.parse_args()
+    rows = []
+    started = time.perf_counter()
+    for model_name in args.models:
+        for condition in args.conditions:
+            rows.append(measure(model_name, condition, args.decisions, args.rounds, args.seed))
+            if args.json:
+                args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    print()
+    print(table(rows))
+    for r in rows:
+        print(f"{r['model']} · {r['condition']}: {verdict(r)}")
+    print(f"{time.perf_counter() - started:.0f} s in all")
+
+
+if __name__ == "__main__":
+    main()
