@@ -321,7 +321,7 @@ def test_the_batched_merge_writes_the_tables_the_whole_merge_would(tmp_path: Pat
     import io
 
     import parley.experiments.merging as merging
-    from parley.experiments.shards import merge, shard_dir
+    from parley.experiments.shards import read_shard, shard_dir, shard_path
     from parley.scenarios import builtin_names
 
     monkeypatch.setattr(merging, "BATCH_RUNS", 2)  # columns first seen in later batches
@@ -333,7 +333,12 @@ def test_the_batched_merge_writes_the_tables_the_whole_merge_would(tmp_path: Pat
             [0, 1],
         )
         run_sweep(grid, out, progress=False)
-    whole = merge(shard_dir(out), [r.run_id for r in grid.runs()])
+    # the whole merge: every run's tables at once, in grid order
+    parts: dict[str, list] = {}
+    for run in grid.runs():
+        for name, cols in read_shard(shard_path(shard_dir(out), run.run_id)).items():
+            parts.setdefault(name, []).append(cols)
+    whole = {name: merging._frame(t, merging._columns(t)) for name, t in parts.items()}
     for name, frame in whole.items():
         expected = pd.read_parquet(io.BytesIO(frame.to_parquet(index=False)))
         pd.testing.assert_frame_equal(pd.read_parquet(out / f"{name}.parquet"), expected)

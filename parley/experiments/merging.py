@@ -3,7 +3,7 @@
 The tables of a 1,080-run sweep do not fit comfortably in memory as one frame each; here
 the sweep process holds one batch of runs (:data:`BATCH_RUNS`) at a time, whatever the
 number of runs. Two passes over the shards: the first finds each table's columns (in the
-order they first appear, as :func:`parley.experiments.shards.merge` orders them) and
+order they first appear over the runs in grid order) and
 their types, unified over all batches (an all-missing column in one batch takes the type
 it has elsewhere); the second writes every batch as row groups of one Parquet file per
 table, atomically (a temporary file renamed at the end). The rows are in the order of

@@ -12,13 +12,11 @@ whole shards, and a restart knows exactly which runs are finished.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from parley.experiments.storage import TABLES, atomic_write_bytes
+from parley.experiments.storage import atomic_write_bytes
 from parley.validity import PLAYED
 
 Columns = dict[str, list[Any]]
@@ -110,27 +108,3 @@ def is_finished(directory: str | Path, run_id: str) -> bool:
     failed runs are run again."""
     summary = read_summary(shard_path(directory, run_id))
     return summary is not None and summary.get("status") in PLAYED
-
-
-def merge(directory: str | Path, run_ids: Iterable[str]) -> dict[str, pd.DataFrame]:
-    """Concatenate the shards of ``run_ids`` into one frame per table.
-
-    The order is that of ``run_ids`` (the grid's), never the order runs finished in, so an
-    interrupted and resumed sweep merges to the same tables as an uninterrupted one. A
-    column missing from some runs (another scenario's parties) is None there.
-    """
-    parts: dict[str, list[Columns]] = {name: [] for name in TABLES}
-    for rid in run_ids:
-        for name, cols in read_shard(shard_path(directory, rid)).items():
-            parts.setdefault(name, []).append(cols)
-    return {name: _concat(tables) for name, tables in parts.items()}
-
-
-def _concat(tables: list[Columns]) -> pd.DataFrame:
-    names = list(dict.fromkeys(["run_id", *(c for t in tables for c in t)]))
-    merged: Columns = {c: [] for c in names}
-    for table in tables:
-        n = len(next(iter(table.values()), []))
-        for c in names:
-            merged[c].extend(table.get(c, [None] * n))
-    return pd.DataFrame(merged)
