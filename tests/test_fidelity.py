@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -129,6 +130,11 @@ def test_report_against_human_seat_runs(tmp_path: Path, capsys) -> None:
     rows = [line for line in text.splitlines() if "| human seats: operator |" in line]
     assert len(rows) == 2  # heuristic and solver, each against the two human runs
     assert all("| 3 / 2 |" in r for r in rows)
+    # the coherence screen side by side: cell / reference incoherent-move rates
+    rates = [re.search(r"\| (\d\.\d\d) / (\d\.\d\d) \|$", r) for r in rows]
+    assert all(rates), rows
+    heuristic, solver = (float(m.group(1)) for m in rates if m)  # the report's label order
+    assert solver == 0.0 and heuristic <= 0.05  # rule-based moves are coherent
     assert (sweep / "figures" / "heuristic-fidelity.png").stat().st_size > 1000
     assert (sweep / "figures" / "solver-fidelity.png").exists()
     ref = load_reference(human)

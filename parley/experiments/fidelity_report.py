@@ -5,7 +5,8 @@ folder of them (say one ``parley run --seat city=human --out human/<name>`` per 
 Its runs are grouped by scenario and by their human seats: against a group with human
 seats, the action distributions compare the people's turns with the model's turns at the
 same seats; against runs with no human seat (e.g. a heuristic baseline), all turns. Every
-formula is in :mod:`parley.fidelity`.
+formula is in :mod:`parley.fidelity`; the coherence screen beside it is
+:mod:`parley.coherence` (incoherent-move rate of the whole runs, both sides).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
+from parley import coherence
 from parley import fidelity as f
 from parley import metrics as m
 from parley.agents.seating import parse_seats
@@ -69,6 +71,8 @@ def fidelity_table(
     ref = m.run_metrics(ref_runs, reference["moves"], reference["agents"])
     seatings = ref["seating"] if "seating" in ref.columns else pd.Series([""] * len(ref))
     ref = ref.assign(focus=[human_seats(s) for s in seatings])
+    screened = coherence.run_coherence(per_run, moves)
+    ref_screened = coherence.run_coherence(ref_runs, reference["moves"])
     rows = []
     for (label, scenario, condition), cell in per_run.groupby(["label", "scenario", "condition"]):
         for focus, group in ref[ref.scenario == scenario].groupby("focus", sort=True):
@@ -86,9 +90,17 @@ def fidelity_table(
                         _actions(reference["moves"], group, parties),
                         m.span_of(cell.iloc[0]),
                     ),
+                    "incoherent": _incoherent(screened, cell),
+                    "reference_incoherent": _incoherent(ref_screened, group),
                 }
             )
     return pd.DataFrame(rows)
+
+
+def _incoherent(screened: pd.DataFrame, runs: pd.DataFrame) -> float:
+    """The pooled incoherent-move rate of ``runs`` (NaN when none could be screened)."""
+    ids = runs.run_id.astype(str)
+    return float(coherence.cell_coherence(screened, ids)["incoherent_rate"])
 
 
 def _actions(moves: pd.DataFrame, runs: pd.DataFrame, parties: set[str] | None) -> list[str]:
@@ -112,6 +124,7 @@ HEAD = [
     "Δ arc rate [95% CI]",
     "Δ rounds (W1)",
     "Δ final value (W1)",
+    "incoherent / ref",
 ]
 
 
@@ -134,6 +147,7 @@ def fidelity_blocks(label: str, table: pd.DataFrame, reference_dir: str) -> list
             _diff(r.arc_diff, r.arc_diff_lo, r.arc_diff_hi),
             f"{_signed(r.rounds_diff)} ({_num(r.rounds_w1)})",
             f"{_signed(r.final_diff)} ({_num(r.final_w1)})",
+            f"{_num(r.incoherent)} / {_num(r.reference_incoherent)}",
         ]
         for r in mine.itertuples()
     ]
@@ -144,7 +158,8 @@ def fidelity_blocks(label: str, table: pd.DataFrame, reference_dir: str) -> list
         "total-variation distance of the outcome-class mixes; action JS is the Jensen–Shannon "
         "divergence of action kinds (0 = same mix, 1 = disjoint); rounds and final values "
         "show the difference of means and, in brackets, the 1-Wasserstein distance (final "
-        "values in fractions of the range)."
+        "values in fractions of the range); incoherent is the share of moves the coherence screen "
+        "flags (leakage, recitation, self-harm, mismatch), cell / reference."
     )
     return [*blocks, ("p", note), ("table", HEAD, rows)]
 
