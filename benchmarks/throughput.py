@@ -47,7 +47,8 @@ PARLEY = [str(Path(sys.executable).with_name("parley"))]  # the installed entry 
 @contextlib.contextmanager
 def serve(*flags: str) -> Iterator[str]:
     """The fake server in its own process with ``flags``; yields its base URL."""
-    command = [sys.executable, "-m", "parley.llm.fake_server", "--reasoning", *flags]
+    # a Qwen3 served by vLLM: it thinks unless `enable_thinking` is off, as the conditions ask
+    command = [sys.executable, "-m", "parley.llm.fake_server", "--emulate", "vllm", *flags]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         yield proc.stdout.readline().strip()  # type: ignore[union-attr]
@@ -83,9 +84,9 @@ def protocol(url: str, out: Path, seeds: int | list[int], *flags: str) -> Sweep:
     )
     argv = [
         *PARLEY, "sweep", "--scenario", *builtin_names(), "--condition", *CONDITIONS,
-        "--policy", "llm", "--backend", "openai", "--model", "fake-model", "--reasoning",
+        "--policy", "llm", "--backend", "openai", "--model", "qwen3-8b", "--server", "vllm",
         "--base-url", url, "--api-key-env", "PARLEY_BENCH_UNSET_KEY", "--timeout", "120",
-        "--max-retries", "5", *seed_flags, "--out", str(out), "--quiet", *flags,
+        "--max-retries", "5", "--no-check", *seed_flags, "--out", str(out), "--quiet", *flags,
     ]  # fmt: skip
     started = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
