@@ -50,3 +50,15 @@ def ask(text: str = "Your move?", **knobs: object) -> Request:
 def files_containing(root: Path, secret: str) -> list[Path]:
     """Every file under ``root`` whose bytes contain ``secret``."""
     return [p for p in root.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+
+
+NO_KEY_ENV = "PARLEY_TEST_NO_KEY"  # never set: the fake server needs no key
+
+
+def server_flags(url: str, *extra: str) -> list[str]:
+    """CLI flags for the fake server at ``url``: no key, short timeout, no retries."""
+    return [
+        *("--backend", "openai", "--model", "fake-model", "--base-url", url),
+        *("--api-key-env", NO_KEY_ENV, "--timeout", "5", "--max-retries", "0"),
+        *extra,
+    ]

@@ -6,30 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from broken_servers import SERVER_TEXT, broken_server
+from llm_fixtures import NO_KEY_ENV, server_flags
 
 from parley.cli import main
 from parley.experiments.probe import needs_probe, probe, probe_configs, table_text
 from parley.llm.fake_server import FakeOpenAIServer
 
-KEY_ENV = "PARLEY_TEST_NO_KEY"
-
-
-def flags(url: str, *extra: str) -> list[str]:
-    return [
-        "--backend",
-        "openai",
-        "--model",
-        "fake-model",
-        "--base-url",
-        url,
-        "--api-key-env",
-        KEY_ENV,
-        "--timeout",
-        "5",
-        "--max-retries",
-        "0",
-        *extra,
-    ]
+flags = server_flags
 
 
 def params(url: str, **extra) -> dict:
@@ -39,7 +22,7 @@ def params(url: str, **extra) -> dict:
         "backend": "openai",
         "model": "fake-model",
         "base_url": url,
-        "api_key_env": KEY_ENV,
+        "api_key_env": NO_KEY_ENV,
         "timeout": 5.0,
         "max_retries": 0,
         **extra,

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 import solara
 from broken_servers import SERVER_TEXT, broken_server
+from llm_fixtures import NO_KEY_ENV, server_flags
 
 import parley
 from parley import validity
@@ -36,27 +37,9 @@ from parley.model.model import NegotiationModel
 from parley.viz.panels import OutcomePanel, outcome_headline
 from parley.viz.view import live_view
 
-KEY_ENV = "PARLEY_TEST_NO_KEY"
-
 
 def llm_flags(url: str, *extra: str) -> list[str]:
-    return [
-        "--policy",
-        "llm",
-        "--backend",
-        "openai",
-        "--model",
-        "fake-model",
-        "--base-url",
-        url,
-        "--api-key-env",
-        KEY_ENV,
-        "--timeout",
-        "5",
-        "--max-retries",
-        "0",
-        *extra,
-    ]
+    return ["--policy", "llm", *server_flags(url, *extra)]
 
 
 # -- the screen -------------------------------------------------------------------------------
@@ -179,7 +162,7 @@ def sweep_grid(url: str, seeds: int = 3):
             "backend": "openai",
             "model": "fake-model",
             "base_url": url,
-            "api_key_env": KEY_ENV,
+            "api_key_env": NO_KEY_ENV,
             "timeout": 5.0,
             "max_retries": 0,
             "scenario": "grid_curtailment",
@@ -295,7 +278,7 @@ def llm_grid(url: str, seeds: int = 6):
             "backend": "openai",
             "model": "fake-model",
             "base_url": url,
-            "api_key_env": KEY_ENV,
+            "api_key_env": NO_KEY_ENV,
             "timeout": 5.0,
             "max_retries": 0,
             "scenario": "grid_curtailment",
