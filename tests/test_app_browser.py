@@ -10,6 +10,7 @@ to also save the screenshot of the live run there (``make screenshot`` refreshes
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -87,13 +88,20 @@ def app_url(tmp_path_factory, sweep_dir) -> Iterator[str]:
     reason = missing()
     if reason:
         pytest.skip(reason)
-    port = free_port()
     log = tmp_path_factory.mktemp("server") / "solara.log"
+    with serve_app({REPLAY_ENV: str(sweep_dir)}, log) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serve_app(env: dict[str, str], log: Path) -> Iterator[str]:
+    """``solara run`` of the app with ``env`` added, on a free loopback port; its URL."""
     cmd = [sys.executable, "-m", "solara", "run", str(APP), "--host", "127.0.0.1"]
-    cmd += ["--port", str(port), "--no-open", "--production"]
-    env = {**os.environ, REPLAY_ENV: str(sweep_dir)}
+    cmd += ["--port", str(port := free_port()), "--no-open", "--production"]
     with open(log, "wb") as out:
-        server = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        server = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env}
+        )
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_until_served(url, server, log)

@@ -8,22 +8,17 @@ shows both human seats. Skips locally as ``tests/test_app_browser.py`` does.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from test_app_browser import (
-    APP,
     CHROMIUM,
     CHROMIUM_FLAGS,
     choose,
-    free_port,
     missing,
-    wait_until_served,
+    serve_app,
 )
 
 from parley import load_results
@@ -39,24 +34,10 @@ def room_server(tmp_path) -> Iterator[tuple[str, Path]]:
     reason = missing()
     if reason:
         pytest.skip(reason)
-    port, rooms = free_port(), tmp_path / "class"
-    env = {**os.environ, "PARLEY_APP_ROOM": str(rooms), "PARLEY_APP_FACILITATOR_KEY": KEY}
-    cmd = [sys.executable, "-m", "solara", "run", str(APP), "--host", "127.0.0.1"]
-    cmd += ["--port", str(port), "--no-open", "--production"]
-    log = tmp_path / "solara.log"
-    with open(log, "wb") as out:
-        server = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_until_served(url, server, log)
+    rooms = tmp_path / "class"
+    env = {"PARLEY_APP_ROOM": str(rooms), "PARLEY_APP_FACILITATOR_KEY": KEY}
+    with serve_app(env, tmp_path / "solara.log") as url:
         yield url, rooms
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def play_turn(page) -> bool:
