@@ -6,10 +6,12 @@ were made; every move goes through the coherence screen (:mod:`parley.coherence`
 per model and condition: decisions, seconds per decision, invalid turns (still invalid after
 the repair), private leakage, recitation, self-harm, action–message mismatch and any
 (incoherent), each as a share of the decisions, and the targets for the default model
-(leakage <= 10%, recitation <= 5%, self-harm <= 10%, invalid <= 2%).
+(leakage <= 10%, recitation <= 5%, self-harm <= 10%, invalid <= 2%). Also *echo*: the
+message repeats one of the rules' good replies word for word with its own number (coherent,
+not incoherent, but not the party's own words either).
 
     nice -n 10 .venv/bin/python benchmarks/coherence.py \\
-        [--models qwen2.5-0.5b qwen2.5-1.5b] [--conditions none bounded] \\
+        [--models qwen2.5-0.5b qwen2.5-1.5b] [--conditions none bounded ...] \\
         [--decisions 45] [--rounds 3] [--json results.json]
 
 Needs ``make setup-embedded`` (and ``make setup-embedded-1.5b`` for the 1.5B).
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -27,13 +30,32 @@ from typing import Any
 import pandas as pd
 
 from parley import coherence
+from parley.agents.factory import CONDITIONS
+from parley.agents.prompting import template
 from parley.experiments.records import run_frames
 from parley.model.model import NegotiationModel
 from parley.scenarios import builtin_names
 from parley.scenarios.loader import load_scenario
 
 TARGETS = {"leak": 0.10, "recite": 0.05, "self_harm": 0.10, "invalid": 0.02}
-COLUMNS = ("invalid", *coherence.MEASURES, "incoherent")
+COLUMNS = ("invalid", *coherence.MEASURES, "incoherent", "echo")
+#: Every condition the embedded models can run (they have no reasoning mode for ``native``).
+EMBEDDED_CONDITIONS = [c for c in CONDITIONS if c != "native"]
+
+
+def _shape(message: str) -> str:
+    """A message with its numbers blanked, lower-cased: two messages of one template agree."""
+    return re.sub(r"\d+(\.\d+)?", "#", message).strip().lower()
+
+
+#: The good replies' messages in the rules, as shapes.
+EXAMPLES = {
+    _shape(m)
+    for m in re.findall(
+        r'"message": "([^"]*)"',
+        template("system").safe_substitute(example_propose=1, example_concede=1),
+    )
+}
 
 
 def measure(
@@ -62,6 +84,7 @@ def measure(
         moves = run_frames(model)["moves"]
         out = coherence.move_coherence(moves, load_scenario(name), model.turn_order)
         out["invalid"] = ~out["valid"].astype(bool)
+        out["echo"] = moves["message"].fillna("").map(_shape).isin(EXAMPLES).to_numpy()
         screened.append(out.assign(scenario=name, seed=seed))
         made += len(out)
         outcome = model.outcome
@@ -105,7 +128,7 @@ def verdict(row: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["qwen2.5-0.5b", "qwen2.5-1.5b"])
-    parser.add_argument("--conditions", nargs="+", default=["none", "bounded"])
+    parser.add_argument("--conditions", nargs="+", default=EMBEDDED_CONDITIONS)
     parser.add_argument("--decisions", type=int, default=45)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)

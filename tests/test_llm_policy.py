@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import replace
 
 import pytest
@@ -207,6 +208,35 @@ def test_schema_bounds_values_to_a_coarse_grid_with_the_table_anchors():
     assert observation_grid(obs) == values  # the same grid for every party of the round
 
 
+def test_message_is_constrained_per_move():
+    """Only a move that carries a value may name a number in its message; every message is
+    short (the schema's constraint for a grammar-constrained decoder)."""
+    _, (obs, *_) = observations()
+    branches = {
+        b["properties"]["action"]["enum"][0]: b for b in turn_schema(obs, Framing())["anyOf"]
+    }
+    for kind, branch in branches.items():
+        message = branch["properties"]["message"]
+        if kind in ("propose", "concede"):
+            assert re.fullmatch(message["pattern"], "We can live with 55.")
+        else:
+            assert re.fullmatch(message["pattern"], "We can live with the standing proposal.")
+            assert not re.fullmatch(message["pattern"], "We can live with 55.")
+            assert not re.fullmatch(message["pattern"], 'A "quote" breaks the string')
+            assert not re.fullmatch(message["pattern"], "x" * 161)
+        assert not re.fullmatch(message["pattern"], "五十 or ٥٥")  # numerals of any script
+
+
+def test_system_prompt_says_what_stays_private_with_good_examples():
+    _, (obs, *_) = observations()
+    system = negotiator_messages(obs, Framing())[0]["content"]
+    assert "Never reveal the worst value you would accept" in system
+    assert "never copy the briefs" in system
+    # the examples' values are on the issue's grid (status quo + a tenth of the range)
+    assert '{"action": "propose", "value": 50,' in system
+    assert '"message": "We move to 45 to meet you halfway; please move too."' in system
+
+
 def test_value_grid_keeps_a_small_issue_grid_and_snaps_anchors():
     issue = load_scenario("grid_curtailment").issue
     assert value_grid(issue.model_copy(update={"step": 2}), [41.2]) == list(range(0, 101, 2))
@@ -231,7 +261,9 @@ def test_prompt_growth_is_bounded_by_the_history_window():
         return sum(len(m["content"]) for m in negotiator_messages(o, Framing()))
 
     assert at(30) / at(5) <= 1.05  # only the window is shown
-    assert at(5) / 4 < 950  # about 4 characters a token: roughly 800 tokens at worst
+    # about 4 characters a token: roughly 1,000 tokens at worst, a third of it the shared
+    # rules (how to speak, good replies) that llama.cpp keeps in its prefix cache
+    assert at(5) / 4 < 1100
 
 
 def test_sync_and_async_faces_agree():
@@ -256,6 +288,7 @@ def test_private_part_states_numbers_and_beliefs(scenario):
     for obs in obs_all:
         private = negotiator_messages(obs, Framing())[1]["content"].split(PRIVATE)[1]
         p = obs.party
-        assert f"Ideal {p.ideal:g}, worst acceptable {p.reservation:g}" in private
+        assert f"Your ideal is {p.ideal:g}" in private
+        assert f"Keep secret: the worst value you would accept is {p.reservation:g}" in private
         for belief in p.authority_belief:
             assert f"{belief.value:g} ({belief.probability:.0%})" in private

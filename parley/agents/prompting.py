@@ -88,8 +88,20 @@ def system_prompt(scenario: Scenario, max_rounds: int, framing: Framing) -> str:
         patience=protocol.patience,
         max_rounds=max_rounds,
         words=MESSAGE_WORDS,
+        **example_values(issue),
     )
     return rules + "\n" + render(framing.instructions, state_words=STATE_WORDS)
+
+
+def example_values(issue: Issue) -> dict[str, str]:
+    """The values of the good replies in the rules: a proposal a tenth of the range above the
+    status quo and a concession halfway back (the same for every party, so the rules stay
+    shared; they illustrate the form, not a recommendation)."""
+    propose = snap(issue, issue.status_quo + issue.span / 10)
+    if propose == issue.status_quo:
+        propose = snap(issue, issue.status_quo - issue.span / 10)
+    concede = snap(issue, (propose + issue.status_quo) / 2)
+    return {"example_propose": num(propose), "example_concede": num(concede)}
 
 
 def table_text(obs: Observation) -> str:
@@ -253,4 +265,28 @@ def turn_schema(obs: Observation, framing: Framing) -> dict[str, Any]:
         schema = {**schema, "properties": props, "required": required}
     # One branch per move valid on this table, so a constrained decoder cannot, e.g.,
     # concede away from the others (the flat properties above stay for other readers).
-    return with_move_branches(schema, obs.table_view(), grid)
+    return with_message_limits(with_move_branches(schema, obs.table_view(), grid))
+
+
+#: A message may use this many characters when decoding is constrained (about 25 words).
+MESSAGE_CHARS = 160
+#: Moves whose message may name a number: the value they propose or concede.
+_NUMBERED = ("propose", "concede")
+
+
+def with_message_limits(schema: dict[str, Any]) -> dict[str, Any]:
+    """Constrain the public message of each move branch: at most :data:`MESSAGE_CHARS`
+    printable ASCII characters, and no digit at all in a move that carries no value (hold,
+    accept, support, escalate) — a message can then neither name a number the move does not
+    carry (not even as a full-width digit or a numeral in another script) nor copy a long
+    span of the briefs. A decoder that ignores the constraint loses nothing: every reply is
+    still validated at the boundary."""
+    branches = []
+    for branch in schema.get("anyOf", []):
+        kind = branch["properties"]["action"]["enum"][0]
+        # printable ASCII but for a JSON string's own delimiters (quote, backslash), and
+        # without the digits 0-9 unless the move carries a value
+        chars = r" !#-\[\]-~" if kind in _NUMBERED else r" !#-/:-\[\]-~"
+        message = {"type": "string", "pattern": f"^[{chars}]{{0,{MESSAGE_CHARS}}}$"}
+        branches.append({**branch, "properties": {**branch["properties"], "message": message}})
+    return {**schema, "anyOf": branches} if branches else schema
