@@ -8,7 +8,7 @@ import pytest
 
 from parley.agents.factory import CONDITIONS
 from parley.agents.llm_policy import LLMPolicy
-from parley.agents.reflection import LAYERS, REASONING_BUDGET, wrap
+from parley.agents.reflection import REASONING_BUDGET, wrap
 from parley.agents.rules import HeuristicPolicy
 from parley.llm.fakes import FakeReasoningLLM, PuppetLLM, ScriptedLLM, negotiator_responder
 from parley.llm.interface import CapabilityError, Request
@@ -35,10 +35,6 @@ def one_round(condition: str, fn=negotiator_responder, **kw):
     model = NegotiationModel(policy="llm", condition=condition, llm=llm, rng=7, max_rounds=1, **kw)
     model.step()
     return model, llm
-
-
-def test_every_condition_of_the_model_has_layers():
-    assert set(LAYERS) == set(CONDITIONS)
 
 
 @pytest.mark.parametrize("condition", CONDITIONS)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from parley.agents.policy import Policy
+from parley.agents.reflection import LAYERS
 from parley.agents.rules import HeuristicPolicy, SolverPolicy
 from parley.agents.seating import seating
 from parley.scenarios.schema import Scenario
@@ -13,7 +14,7 @@ from parley.scenarios.schema import Scenario
 # The choices of what this factory builds; checked with every other parameter by
 # :class:`parley.config.RunConfig`.
 POLICIES = ("heuristic", "solver", "llm")
-CONDITIONS = ("none", "none_budget", "bounded", "private_memo", "private_persona", "native")
+CONDITIONS = tuple(LAYERS)  # the reflection conditions, named once: by their layers
 AUTHORITIES = ("rule", "llm")
 
 
