@@ -60,8 +60,9 @@ EXAMPLES = {
 
 def measure(
     model_name: str, condition: str, decisions: int, rounds: int, first_seed: int
-) -> dict[str, Any]:
-    """Run negotiations until ``decisions`` moves were made; screen every move."""
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Run negotiations until ``decisions`` moves were made; screen every move (the row of the
+    table and the screened moves)."""
     screened, outcomes, seconds = [], [], 0.0
     names = builtin_names()
     made = 0
@@ -104,7 +105,7 @@ def measure(
         **{k: float(frame[k].mean()) for k in COLUMNS},
         "runs": outcomes,
     }
-    return row
+    return row, frame.assign(model=model_name, condition=condition)
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -133,12 +134,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
+    parser.add_argument("--moves", type=Path, help="also write every screened move (Parquet)")
     args = parser.parse_args()
-    rows = []
+    rows, frames = [], []
     started = time.perf_counter()
     for model_name in args.models:
         for condition in args.conditions:
-            rows.append(measure(model_name, condition, args.decisions, args.rounds, args.seed))
+            row, frame = measure(model_name, condition, args.decisions, args.rounds, args.seed)
+            rows.append(row)
+            frames.append(frame)
+            if args.moves:
+                pd.concat(frames, ignore_index=True).to_parquet(args.moves)
             if args.json:
                 args.json.write_text(json.dumps(rows, indent=2) + "\n")
     print()

@@ -208,23 +208,20 @@ def test_schema_bounds_values_to_a_coarse_grid_with_the_table_anchors():
     assert observation_grid(obs) == values  # the same grid for every party of the round
 
 
-def test_message_is_constrained_per_move():
-    """Only a move that carries a value may name a number in its message; every message is
-    short (the schema's constraint for a grammar-constrained decoder)."""
+def test_message_is_constrained_in_every_move():
+    """A constrained message names no number (the table shows the move's value), in no
+    script, and is short (the schema's constraint for a grammar-constrained decoder)."""
     _, (obs, *_) = observations()
-    branches = {
-        b["properties"]["action"]["enum"][0]: b for b in turn_schema(obs, Framing())["anyOf"]
-    }
-    for kind, branch in branches.items():
-        message = branch["properties"]["message"]
-        if kind in ("propose", "concede"):
-            assert re.fullmatch(message["pattern"], "We can live with 55.")
-        else:
-            assert re.fullmatch(message["pattern"], "We can live with the standing proposal.")
-            assert not re.fullmatch(message["pattern"], "We can live with 55.")
-            assert not re.fullmatch(message["pattern"], 'A "quote" breaks the string')
-            assert not re.fullmatch(message["pattern"], "x" * 161)
-        assert not re.fullmatch(message["pattern"], "五十 or ٥٥")  # numerals of any script
+    branches = turn_schema(obs, Framing())["anyOf"]
+    assert {b["properties"]["action"]["enum"][0] for b in branches} >= {"propose", "hold"}
+    for branch in branches:
+        pattern = branch["properties"]["message"]["pattern"]
+        assert re.fullmatch(pattern, "We can live with the standing proposal.")
+        assert re.fullmatch(pattern, "We move toward you - it's fair; [all] of us ~ agree!")
+        assert not re.fullmatch(pattern, "We can live with 55.")
+        assert not re.fullmatch(pattern, "五十 or ٥٥ or ５")  # numerals of any script
+        assert not re.fullmatch(pattern, 'A "quote" breaks the string')
+        assert not re.fullmatch(pattern, "x" * 161)
 
 
 def test_system_prompt_says_what_stays_private_with_good_examples():
@@ -234,7 +231,8 @@ def test_system_prompt_says_what_stays_private_with_good_examples():
     assert "never copy the briefs" in system
     # the examples' values are on the issue's grid (status quo + a tenth of the range)
     assert '{"action": "propose", "value": 50,' in system
-    assert '"message": "We move to 45 to meet you halfway; please move too."' in system
+    assert '{"action": "concede", "value": 45,' in system
+    assert "Name no number" in system
 
 
 def test_value_grid_keeps_a_small_issue_grid_and_snaps_anchors():

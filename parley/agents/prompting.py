@@ -270,23 +270,22 @@ def turn_schema(obs: Observation, framing: Framing) -> dict[str, Any]:
 
 #: A message may use this many characters when decoding is constrained (about 25 words).
 MESSAGE_CHARS = 160
-#: Moves whose message may name a number: the value they propose or concede.
-_NUMBERED = ("propose", "concede")
+#: What a constrained message may contain: printable ASCII without digits or a JSON string's
+#: own delimiters (quote, backslash).
+MESSAGE_PATTERN = rf"^[ !#-/:-\[\]-~]{{0,{MESSAGE_CHARS}}}$"
 
 
 def with_message_limits(schema: dict[str, Any]) -> dict[str, Any]:
-    """Constrain the public message of each move branch: at most :data:`MESSAGE_CHARS`
-    printable ASCII characters, and no digit at all in a move that carries no value (hold,
-    accept, support, escalate) — a message can then neither name a number the move does not
-    carry (not even as a full-width digit or a numeral in another script) nor copy a long
-    span of the briefs. A decoder that ignores the constraint loses nothing: every reply is
-    still validated at the boundary."""
-    branches = []
-    for branch in schema.get("anyOf", []):
-        kind = branch["properties"]["action"]["enum"][0]
-        # printable ASCII but for a JSON string's own delimiters (quote, backslash), and
-        # without the digits 0-9 unless the move carries a value
-        chars = r" !#-\[\]-~" if kind in _NUMBERED else r" !#-/:-\[\]-~"
-        message = {"type": "string", "pattern": f"^[{chars}]{{0,{MESSAGE_CHARS}}}$"}
-        branches.append({**branch, "properties": {**branch["properties"], "message": message}})
+    """Constrain the public message of every move branch to :data:`MESSAGE_PATTERN`: at most
+    :data:`MESSAGE_CHARS` printable ASCII characters and no digit at all. The move's value is
+    on the table for everyone to read, so a message loses nothing by naming no number, and it
+    can then neither name a number the move does not carry (not even as a full-width digit
+    or a numeral in another script), nor disclose a private figure, nor copy a long span of
+    the briefs. A decoder that ignores the constraint loses nothing: every reply is still
+    validated at the boundary, and the coherence screen reads what was said."""
+    message = {"type": "string", "pattern": MESSAGE_PATTERN}
+    branches = [
+        {**branch, "properties": {**branch["properties"], "message": message}}
+        for branch in schema.get("anyOf", [])
+    ]
     return {**schema, "anyOf": branches} if branches else schema
