@@ -14,7 +14,12 @@ class RunCancelled(Exception):
 
 
 async def gather_bounded[T](coros: Sequence[Awaitable[T]], limit: int) -> list[T]:
-    """Await ``coros`` with at most ``limit`` in flight; results keep the input order."""
+    """Await ``coros`` with at most ``limit`` in flight; results keep the input order.
+
+    The first failure cancels the others (those still queued are closed unstarted) and is
+    raised as itself, so a configuration fault stops a round without leaving calls running
+    or coroutines never awaited.
+    """
     semaphore = asyncio.Semaphore(max(1, limit))
 
     async def one(coro: Awaitable[T]) -> T:
@@ -27,7 +32,12 @@ async def gather_bounded[T](coros: Sequence[Awaitable[T]], limit: int) -> list[T
             if not started and isinstance(coro, Coroutine):  # cancelled while queued
                 coro.close()
 
-    return list(await asyncio.gather(*(one(c) for c in coros)))
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(c)) for c in coros]
+    except* BaseException as failed:
+        raise failed.exceptions[0] from None
+    return [task.result() for task in tasks]
 
 
 def run_sync[T](coro: Coroutine[Any, Any, T]) -> T:

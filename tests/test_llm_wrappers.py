@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+import warnings
 
 import pytest
 from llm_fixtures import FAKE_KEY, KEY_ENV, ask, backend, fake_key_fixture, fake_server_fixture  # noqa: F401
@@ -243,3 +245,36 @@ def test_concurrent_calls_through_the_whole_stack_overlap(tmp_path):
         elapsed = time.perf_counter() - start
     assert len(done) == 5 and elapsed < 0.3 * 2.5
     assert find_layer(llm, UsageLLM).totals.billed_calls == 5
+
+
+def test_gathered_calls_stop_at_the_first_failure():
+    """A fault cancels the calls still running and closes those still queued (no coroutine
+    left un-awaited) and is raised as itself."""
+    cancelled = []
+
+    async def slow() -> str:
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            cancelled.append("slow")
+            raise
+        return "late"
+
+    async def fails() -> str:
+        await asyncio.sleep(0)
+        raise ValueError("400: unsupported parameter")
+
+    async def never() -> str:  # queued behind the limit of 2: never started
+        return "never"
+
+    async def round_() -> None:
+        queued = never()
+        with pytest.raises(ValueError, match="unsupported parameter"):
+            await gather_bounded([slow(), fails(), queued], 2)
+        # at once, not when the loop is torn down
+        assert cancelled == ["slow"]
+        assert queued.cr_frame is None  # closed, not left pending
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        asyncio.run(round_())
