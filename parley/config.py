@@ -57,9 +57,13 @@ def _param(default: Any, *, llm: bool = False, operational: bool = False) -> Any
 def uses_llm(params: Mapping[str, Any]) -> bool:
     """Whether a run with ``params`` (all or some parameters, e.g. a sweep cell) calls a
     language model: LLM negotiators (table-wide or in one seat) or an LLM authority."""
-    if "llm" in (params.get("policy"), params.get("authority")):
-        return True
-    return "llm" in parse_seats(params.get("seats")).values()
+    return params.get("authority") == "llm" or negotiates_with_llm(params)
+
+
+def negotiates_with_llm(params: Mapping[str, Any]) -> bool:
+    """Whether LLM negotiators (table-wide or in one seat) sit at a run with ``params``: the
+    runs a reflection condition applies to."""
+    return params.get("policy") == "llm" or "llm" in parse_seats(params.get("seats")).values()
 
 
 def model_of(params: Mapping[str, Any]) -> str:

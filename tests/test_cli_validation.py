@@ -202,10 +202,30 @@ def test_sweep_and_protocol_reject_an_unreachable_base_url_before_any_run(
     capsys, tmp_path, dead_url
 ) -> None:
     llm = ["--policy", "llm", "--backend", "openai", "--base-url", dead_url, "--seeds", "1"]
+    llm += ["--condition", "none"]
     for command in ("sweep", "protocol"):
         out = tmp_path / command
         fails_in_one_line(capsys, [command, *llm, "--out", str(out)], "cannot reach", dead_url)
         assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["sweep", "protocol"])
+def test_a_grid_asking_a_model_for_a_condition_it_cannot_run_is_refused(
+    capsys, tmp_path, command
+) -> None:
+    """The protocol's six conditions on a model without a reasoning mode: one line before
+    any run, rather than 45 failed ``native`` runs (nothing is asked of any server)."""
+    out = tmp_path / command
+    argv = [command, "--policy", "llm", "--seeds", "1", "--out", str(out)]
+    argv += [] if command == "protocol" else ["--condition", "none", "native"]
+    fails_in_one_line(
+        capsys,
+        argv,
+        "condition 'native' needs a model with a reasoning mode",
+        "qwen2.5-0.5b",
+        "3 cells",
+    )
+    assert not out.exists()
 
 
 def test_sweep_names_a_corrupt_cache_file_before_any_run(capsys, tmp_path, dead_url) -> None:

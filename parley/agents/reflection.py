@@ -166,13 +166,9 @@ class NativeReasoning(Reflection):
         super().__init__(inner)
         if budget < 0:
             raise ValueError(f"reasoning_budget must be at least 0, got {budget}")
-        llm = self.llm
-        if not getattr(llm, "supports_reasoning", False):
-            raise CapabilityError(
-                f"condition 'native' needs a model with a reasoning mode; "
-                f"{getattr(llm, 'backend', '?')} model '{getattr(llm, 'name', '?')}' has none "
-                f"(choose another condition or a reasoning model)"
-            )
+        refused = refusal("native", self.llm)
+        if refused:
+            raise CapabilityError(refused)
         self.effort = effort
         self.budget = budget
 
@@ -191,6 +187,25 @@ LAYERS: dict[str, tuple[Layer, ...]] = {
 }
 
 
+def refusal(condition: str, llm: Any) -> str | None:
+    """Why ``llm`` cannot run ``condition`` as defined, in one line (None: it can).
+
+    ``native`` needs a reasoning mode; every other condition runs with reasoning off, which
+    some models cannot do. Asked before runs start (:mod:`parley.cli.preflight`), so that a
+    sweep refuses a grid it cannot honour instead of recording failed runs.
+    """
+    if condition == "native":
+        if getattr(llm, "supports_reasoning", False):
+            return None
+        return (
+            f"condition 'native' needs a model with a reasoning mode; "
+            f"{getattr(llm, 'backend', '?')} model '{getattr(llm, 'name', '?')}' has none "
+            f"(choose another condition or a reasoning model)"
+        )
+    off = getattr(llm, "reasoning_refusal", None)
+    return f"condition '{condition}' runs with reasoning off, but {off}" if off else None
+
+
 def wrap(policy: Any, condition: str, *, reasoning_budget: int = REASONING_BUDGET) -> Reflection:
     """``policy`` under reflection ``condition``: its layers applied innermost first.
 
@@ -200,9 +215,10 @@ def wrap(policy: Any, condition: str, *, reasoning_budget: int = REASONING_BUDGE
     """
     if condition not in LAYERS:
         raise ValueError(f"unknown condition '{condition}' (one of: {', '.join(LAYERS)})")
-    refusal = getattr(getattr(policy, "llm", None), "reasoning_refusal", None)
-    if condition != "native" and refusal:
-        raise CapabilityError(f"condition '{condition}' runs with reasoning off, but {refusal}")
+    llm = getattr(policy, "llm", None)
+    refused = refusal(condition, llm) if condition != "native" and llm is not None else None
+    if refused:  # (native is refused by its layer)
+        raise CapabilityError(refused)
     wrapped = policy
     for layer in LAYERS[condition]:
         extra = {"budget": reasoning_budget} if layer is NativeReasoning else {}

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from parley.cli import UserError
-from parley.config import uses_llm
+from parley.config import negotiates_with_llm, uses_llm
 
 CONNECT_TIMEOUT_S = 5.0
 
@@ -83,3 +83,27 @@ def check_caches(cells: Iterable[Mapping[str, Any]]) -> None:
         except LLMError as err:
             raise UserError(str(err)) from None
         checked.add(path)
+
+
+def check_conditions(cells: Iterable[Mapping[str, Any]]) -> None:
+    """Refuse, in one line, a grid whose LLM negotiators cannot run a condition as defined
+    (``native`` on a model without a reasoning mode, another condition on a model that
+    cannot turn reasoning off), before any run starts: otherwise each of its runs would be
+    recorded as failed. Asks no server: the backend's profile says what it can do."""
+    from parley.agents.reflection import refusal
+    from parley.llm.factory import make_backend
+
+    refused: dict[str, int] = {}
+    for params in cells:
+        if not negotiates_with_llm(params):
+            continue
+        try:
+            llm = make_backend(params)
+        except (ValueError, LookupError):  # a bad model or server: the run says why
+            continue
+        reason = refusal(str(params.get("condition") or "none"), llm)
+        if reason:
+            refused[reason] = refused.get(reason, 0) + 1
+    if refused:
+        reason, runs = next(iter(refused.items()))
+        raise UserError(f"{reason}; {runs} cells of this grid ask for it")

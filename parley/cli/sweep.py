@@ -18,7 +18,7 @@ from parley.cli.options import (
     seed_count,
     seed_int,
 )
-from parley.cli.preflight import check_caches, check_servers
+from parley.cli.preflight import check_caches, check_conditions, check_servers
 from parley.experiments.grid import MAX_SEEDS
 
 if TYPE_CHECKING:
@@ -214,7 +214,8 @@ def execute(args: argparse.Namespace, grid: Grid, kind: str) -> SweepSummary:
     cells = [json.loads(cell) for cell in grid.cells()]
     if args.max_cost_usd is not None:
         check_priced(cells)
-    check_servers(cells)  # before any run starts
+    check_conditions(cells)  # before any run starts
+    check_servers(cells)
     check_caches(cells)
     preflight_probe(cells, skip=args.no_check, quiet=args.quiet)
     summary = run_sweep(
