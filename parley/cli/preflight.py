@@ -90,10 +90,11 @@ def check_conditions(cells: Iterable[Mapping[str, Any]]) -> None:
     (``native`` on a model without a reasoning mode, another condition on a model that
     cannot turn reasoning off), before any run starts: otherwise each of its runs would be
     recorded as failed. Asks no server: the backend's profile says what it can do."""
+    from parley.agents.factory import CONDITIONS
     from parley.agents.reflection import refusal
     from parley.llm.factory import make_backend
 
-    refused: dict[str, int] = {}
+    refused: dict[str, tuple[int, list[str]]] = {}
     for params in cells:
         if not negotiates_with_llm(params):
             continue
@@ -103,7 +104,10 @@ def check_conditions(cells: Iterable[Mapping[str, Any]]) -> None:
             continue
         reason = refusal(str(params.get("condition") or "none"), llm)
         if reason:
-            refused[reason] = refused.get(reason, 0) + 1
+            runs, _ = refused.get(reason, (0, []))
+            able = [c for c in CONDITIONS if refusal(c, llm) is None]
+            refused[reason] = (runs + 1, able)
     if refused:
-        reason, runs = next(iter(refused.items()))
-        raise UserError(f"{reason}; {runs} cells of this grid ask for it")
+        reason, (runs, able) = next(iter(refused.items()))
+        remedy = f"it can run --condition {' '.join(able)}" if able else "it can run none"
+        raise UserError(f"{reason}; {runs} cells of this grid ask for it ({remedy})")
