@@ -218,6 +218,22 @@ def test_rate_limit_headers_pause_new_calls_until_reset() -> None:
         headers={"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "250ms"},
     )
     assert limiter._paused_until == pytest.approx(now + 0.25, abs=0.05)
+    # before zero: 3 calls still in flight will spend the 3 requests that remain
+    limiter = EndpointLimiter()
+    limiter.stats.inflight, limiter.stats.succeeded, limiter.stats.tokens = 4, 10, 5_000
+    limiter.release(
+        tokens_estimated=1,
+        tokens_used=500,
+        headers={"x-ratelimit-remaining-requests": "3", "x-ratelimit-reset-requests": "1s"},
+    )
+    assert limiter._paused_until == pytest.approx(time.monotonic() + 1.0, abs=0.05)
+    # tokens: 2 calls in flight of ~500 tokens each; 2,000 remaining is enough, 900 is not
+    for remaining, pauses in (("2000", False), ("900", True)):
+        limiter = EndpointLimiter()
+        limiter.stats.inflight, limiter.stats.succeeded, limiter.stats.tokens = 3, 10, 5_000
+        headers = {"x-ratelimit-remaining-tokens": remaining, "x-ratelimit-reset-tokens": "2s"}
+        limiter.release(tokens_estimated=500, tokens_used=500, headers=headers)
+        assert (limiter._paused_until > time.monotonic()) is pauses, remaining
     assert [parse_reset(t) for t in ("1s", "6m0s", "20ms", "0.5", "", "soon")] == [
         1.0, 360.0, 0.02, 0.5, None, None,
     ]  # fmt: skip

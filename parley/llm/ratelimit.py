@@ -4,10 +4,11 @@
 requests per minute (RPM), tokens per minute (TPM) — and what the server says as it
 answers: a 429 with ``Retry-After`` pauses every call to the endpoint for that long and
 halves the calls it lets in flight (they grow back by half a call per success, i.e. ~1.5x
-per round trip, up to the cap); ``x-ratelimit-remaining-*`` at zero pauses new calls until
-``x-ratelimit-reset-*``. Requests are admitted first come, first served; RPM and TPM are
-honoured by spacing requests evenly (``60/rpm`` s apart, and ``60/tpm`` s per estimated
-token), never in bursts, so a sweep at the cap stays under a server's own budget.
+per round trip, up to the cap); ``x-ratelimit-remaining-*`` that the calls in flight will
+spend pauses new calls until ``x-ratelimit-reset-*``. Requests are admitted first come,
+first served; RPM and TPM are honoured by spacing requests evenly (``60/rpm`` s apart, and
+``60/tpm`` s per estimated token), never in bursts, so a sweep at the cap stays under a
+server's own budget.
 
 :class:`RateLimitedLLM` is the wrapper layer (between the backend and the retry layer, see
 :mod:`parley.llm.factory`): every attempt, retries included, goes through the limiter.
@@ -199,10 +200,17 @@ class EndpointLimiter:
             self._paused_until = until
 
     def _read_headers(self, now: float, headers: Mapping[str, str]) -> None:
-        for kind in ("requests", "tokens"):
+        """Pause new calls until the reset when what the server says remains will be spent
+        by the calls still in flight (one request each; the tokens of an average call so
+        far), not only once it has reached zero: the calls admitted meanwhile would meet 429s.
+        Called with the lock held, before this call's slot is freed."""
+        s = self.stats
+        others = max(0, s.inflight - 1)
+        per_call = {"requests": 1.0, "tokens": s.tokens / s.succeeded if s.succeeded else 0.0}
+        for kind, spend in per_call.items():
             remaining = _number(headers.get(f"x-ratelimit-remaining-{kind}"))
             reset = parse_reset(headers.get(f"x-ratelimit-reset-{kind}"))
-            if remaining is not None and reset is not None and remaining <= 0:
+            if remaining is not None and reset is not None and remaining <= others * spend:
                 self._pause(now, reset)
 
     def _pump(self) -> None:
