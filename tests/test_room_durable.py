@@ -136,6 +136,9 @@ def test_a_stopped_room_reopens_where_it_was_and_ends_like_an_uninterrupted_one(
     first = Rooms().open(PARAMS, tmp_path / "class")
     play(first, city_thinks_in_round_3, waits_in_round_3)
     history, positions = list(first.model.history), first.model.positions
+    assert first.store is not None
+    recorded = json.loads((first.store.dir / "moves.json").read_text())["rounds"]
+    assert [[m[0] for m in r] for r in recorded] == [[m.party for m in r] for r in history]
     first.suspend()  # the server stops with the city to move in round 3
     while first.running:
         time.sleep(0.02)
@@ -245,17 +248,26 @@ def test_a_room_that_cannot_be_restored_is_reported_and_left_as_it_was(tmp_path:
     (diverged / "room.json").write_text(json.dumps(info))
     turns = [{"party": "city", "round": 2, "move": {"kind": "hold"}}]  # round 1 is missing
     (diverged / "moves.json").write_text(json.dumps({"format": 1, "turns": turns}))
+    changed = state / "a9a9a9"  # an agent decided otherwise than it does now
+    changed.mkdir()
+    info.update(id="a9a9a9")
+    (changed / "room.json").write_text(json.dumps(info))
+    moves = json.loads((state / good.id / "moves.json").read_text())
+    industry = next(m for m in moves["rounds"][0] if m[0] == "industry")
+    industry[1:] = ["escalate", None, None]
+    (changed / "moves.json").write_text(json.dumps(moves))
     before = snapshot(tmp_path)
 
     rooms = Rooms()
     lines = rooms.restore(tmp_path)
-    assert len(lines) == 4 and all("\n" not in line for line in lines)
+    assert len(lines) == 5 and all("\n" not in line for line in lines)
     by_id = {line.split()[1]: line for line in lines}
     assert "reopened: round 3" in by_id[good.id]
     assert "room.json: unreadable" in by_id["c0ffee"]
     assert "Invalid scenario" in by_id["5ca1ed"] and "gone.yaml" in by_id["5ca1ed"]
     assert "recorded move of round 2 comes up in round 1" in by_id["d1d1d1"]
-    for bad in ("c0ffee", "5ca1ed", "d1d1d1"):
+    assert "round 1 does not replay as it was played" in by_id["a9a9a9"]
+    for bad in ("c0ffee", "5ca1ed", "d1d1d1", "a9a9a9"):
         assert f"its folder {state / bad} is left as it was" in by_id[bad]
         assert rooms.get(bad) is None
     after = snapshot(tmp_path)

@@ -56,6 +56,7 @@ from parley.viz.room_store import (
     RoomStore,
     SavedRoom,
     Turn,
+    round_moves,
     saved_rooms,
 )
 from parley.viz.view import RunView, live_view
@@ -133,9 +134,12 @@ class Room:
             for p in people
         }
         self.reopened = saved.reopened + 1 if saved is not None else 0
-        self._to_replay = len(turns)
-        self._replayed = threading.Event()  # every recorded move is played again
-        if not turns:
+        # What a reopened room plays again before it is back: the people's recorded turns,
+        # and the recorded rounds, each checked as it ends.
+        self._rounds = list(saved.rounds) if saved is not None else []
+        self._to_replay = len(turns) + len(self._rounds)
+        self._replayed = threading.Event()
+        if not self._to_replay:
             self._replayed.set()
         self._changed = threading.Condition()
         self.model = self._build(params, new=saved is None)
@@ -247,6 +251,21 @@ class Room:
         if self.store is not None and not self._suspended:
             self.store.record(turn)
 
+    def _check_round(self) -> None:
+        """Record the round just played, or check it against its recording (a replay)."""
+        moves = round_moves(self.model.history[-1])
+        played = len(self.model.history)
+        if played > len(self._rounds):
+            if self.store is not None and not self._suspended:
+                self.store.record_round(moves)
+            return
+        if moves != self._rounds[played - 1]:
+            raise RoomStateError(
+                f"round {played} does not replay as it was played (an agent now decides "
+                "differently: another parley version?)"
+            )
+        self._replayed_one()
+
     def _replayed_one(self) -> None:
         with self._changed:  # seats of a simultaneous round replay in parallel threads
             self._to_replay -= 1
@@ -258,6 +277,7 @@ class Room:
         try:
             while model.running and not self._suspended:
                 model.step()
+                self._check_round()
                 self.view = live_view(model)
                 self._bump()
             if self.replaying and not self._suspended:
@@ -267,7 +287,8 @@ class Room:
         except RunCancelled:
             pass  # suspended, or the server is exiting: the room reopens at the next start
         except Exception as err:
-            if self._suspended or self.replaying:  # nothing written: reopened next time
+            if self._suspended or self.replaying or isinstance(err, RoomStateError):
+                # nothing written: the room is reopened (or reported) at the next start
                 self.error = str(err).splitlines()[0] if str(err) else type(err).__name__
             else:  # a page shows one line; the server log has the rest
                 log.warning("room %s failed", self.id, exc_info=True)

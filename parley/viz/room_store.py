@@ -8,15 +8,18 @@ An unfinished room lives in ``DIR/.rooms/<room id>/`` (``DIR`` is ``parley app -
   then ``finished`` or ``failed`` once the run is saved as ``DIR/<room id>``) and how many
   times it was reopened;
 - ``moves.json`` — every turn a person played, in order: the move the grammar accepted, or
-  ``null`` when the turn's time ran out (a recorded ``hold``). It is written before the move
-  is played;
+  ``null`` when the turn's time ran out (a recorded ``hold``), written before the move is
+  played; and the moves of every finished round (each seat's action, value and target),
+  which a replay must reproduce;
 - ``llm-cache.sqlite`` — the LLM seats' answers (the record/replay cache of
   :mod:`parley.llm.cache`), when the room has LLM seats.
 
 Every file is replaced atomically (a temporary file, fsync, rename; SQLite commits each
 answer), so a crash leaves the previous or the next version, never a torn one. Reopening a
 room replays it: the same parameters and seed, the people's recorded moves, the LLM seats'
-recorded answers; the engine is deterministic, so the room is back where it was. The
+recorded answers; the engine is deterministic, so the room is back where it was, and a
+round that does not replay as it was played (an agent that now decides differently, after
+an upgrade) stops the reopening instead of quietly making another room of it. The
 state folder is hidden, so ``DIR`` stays a folder of results directories for
 ``parley report --reference DIR``. This module has no Solara import.
 """
@@ -32,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from parley.agents.human import MoveRequest, MoveSource, in_daemon_thread
-from parley.agents.observation import Decision, Observation
+from parley.agents.observation import Decision, Move, Observation
 from parley.agents.policy import Policy
 from parley.experiments.storage import MANIFEST, atomic_write_bytes
 from parley.grammar import Action
@@ -84,6 +87,16 @@ class SavedRoom:
     keys: dict[str, str]
     turns: tuple[Turn, ...]
     reopened: int
+    rounds: tuple[RoundMoves, ...] = ()
+
+
+#: One finished round as recorded: each move's ``[party, action, value, target]``.
+RoundMoves = list[list[Any]]
+
+
+def round_moves(moves: Iterable[Move]) -> RoundMoves:
+    """What is recorded of a finished round, to check that a replay plays it the same."""
+    return [[m.party, m.action.kind.value, m.action.value, m.action.target] for m in moves]
 
 
 class ReplayingSource:
@@ -172,6 +185,7 @@ class RoomStore:
         self.dir = self.rooms_dir / STATE_DIR / room_id
         self._lock = threading.Lock()  # two seats may record at once
         self._turns: list[Turn] = []
+        self._rounds: list[RoundMoves] = []
         self._info: dict[str, Any] = {}
 
     @property
@@ -196,17 +210,25 @@ class RoomStore:
             "keys": dict(keys),
         }
         with self._lock:
-            self._turns = []
-            self._write("moves.json", {"format": FORMAT, "turns": []})
+            self._turns, self._rounds = [], []
+            self._write_moves()
             self._write("room.json", self._info)
 
     def record(self, turn: Turn) -> None:
         """Add ``turn`` to ``moves.json`` (on disk when this returns)."""
         with self._lock:
             self._turns.append(turn)
-            self._write(
-                "moves.json", {"format": FORMAT, "turns": [t.to_json() for t in self._turns]}
-            )
+            self._write_moves()
+
+    def record_round(self, moves: RoundMoves) -> None:
+        """Add a finished round's moves to ``moves.json``."""
+        with self._lock:
+            self._rounds.append(moves)
+            self._write_moves()
+
+    def _write_moves(self) -> None:
+        turns = [t.to_json() for t in self._turns]
+        self._write("moves.json", {"format": FORMAT, "turns": turns, "rounds": self._rounds})
 
     def count_reopening(self) -> None:
         """Count one more reopening in ``room.json`` (after a successful replay)."""
@@ -245,15 +267,19 @@ class RoomStore:
         moves = _read(self.dir / "moves.json")
         try:
             turns = tuple(Turn.from_json(t) for t in moves["turns"])
-        except (TypeError, KeyError, ValueError) as err:
+            rounds = moves.get("rounds", [])
+            if not isinstance(rounds, list) or not all(isinstance(r, list) for r in rounds):
+                raise ValueError("rounds is not a list of rounds")
+        except (TypeError, KeyError, ValueError, AttributeError) as err:
             first = str(err).splitlines()[0]
             raise RoomStateError(f"{self.dir / 'moves.json'}: corrupt ({first})") from None
         unknown = sorted({t.party for t in turns} - set(keys))
         if unknown:
             raise RoomStateError(f"{self.dir / 'moves.json'}: a move of '{unknown[0]}', no seat")
-        with self._lock:  # later turns are recorded after these
-            self._turns = list(turns)
-        return SavedRoom(self.id, params, dict(keys), turns, int(info.get("reopened") or 0))
+        with self._lock:  # later turns and rounds are recorded after these
+            self._turns, self._rounds = list(turns), list(rounds)
+        reopened = int(info.get("reopened") or 0)
+        return SavedRoom(self.id, params, dict(keys), turns, reopened, tuple(rounds))
 
 
 def saved_rooms(rooms_dir: str | Path) -> list[RoomStore]:
