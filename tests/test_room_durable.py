@@ -283,3 +283,25 @@ def test_a_room_needs_plain_parameters_to_be_saved(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="plain values"):
         Rooms().open({**PARAMS, "policy": HeuristicPolicy()}, tmp_path)
     assert not (tmp_path / STATE_DIR).exists() or not any((tmp_path / STATE_DIR).iterdir())
+
+
+def test_only_one_server_reopens_a_folders_rooms(tmp_path: Path) -> None:
+    from parley.viz.room import restore_rooms
+    from parley.viz.room_store import claim
+
+    room = Rooms().open(PARAMS, tmp_path)
+    room.suspend()
+    assert claim(tmp_path)  # this process is "another server" on the folder ...
+    script = f"from parley.viz.room import restore_rooms; restore_rooms({str(tmp_path)!r})"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    other = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert other.returncode == 0, other.stderr
+    assert "is in use by another parley app server" in other.stderr
+    assert f"room {room.id} reopened" not in other.stderr  # ... so the second reopens nothing
+    from parley.viz.room import ROOMS
+
+    line = f"room {room.id} reopened: round 1, 0 recorded moves replayed, to move: city, operator"
+    assert restore_rooms(tmp_path) == [line]  # the holder of the folder does
+    ROOMS.get(room.id).suspend()

@@ -56,6 +56,7 @@ from parley.viz.room_store import (
     RoomStore,
     SavedRoom,
     Turn,
+    claim,
     round_moves,
     saved_rooms,
 )
@@ -476,8 +477,17 @@ ROOMS = Rooms()
 
 def restore_rooms(rooms_dir: str | Path) -> list[str]:
     """Reopen the unfinished rooms of ``rooms_dir`` into :data:`ROOMS` (``parley app
-    --room`` at its start), printing one line per room on stderr; the lines."""
-    lines = ROOMS.restore(rooms_dir)
+    --room`` at its start), printing one line per room on stderr; the lines.
+
+    Only one process reopens a folder's rooms (:func:`~parley.viz.room_store.claim`).
+    """
+    if claim(rooms_dir):
+        lines = ROOMS.restore(rooms_dir)
+    else:
+        lines = [
+            f"{rooms_dir} is in use by another parley app server: its unfinished rooms are "
+            "not reopened here (stop the other server first)"
+        ]
     for line in lines:
         print(f"parley app: {line}", file=sys.stderr, flush=True)
     return lines

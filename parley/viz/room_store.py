@@ -27,6 +27,7 @@ state folder is hidden, so ``DIR`` stays a folder of results directories for
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -288,6 +289,32 @@ def saved_rooms(rooms_dir: str | Path) -> list[RoomStore]:
     if not root.is_dir():
         return []
     return [RoomStore(rooms_dir, d.name) for d in sorted(root.iterdir()) if d.is_dir()]
+
+
+#: Lock files held by this process (see :func:`claim`), kept open for its lifetime.
+_CLAIMS: dict[Path, int] = {}
+
+
+def claim(rooms_dir: str | Path) -> bool:
+    """Whether this process may reopen the rooms of ``rooms_dir``: it holds the folder's
+    lock (``.rooms/.lock``) from now until it exits; False when another process (another
+    ``parley app --room`` on the same folder) holds it, so a room is never played twice."""
+    path = (Path(rooms_dir) / STATE_DIR / ".lock").resolve()
+    if path in _CLAIMS:
+        return True
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock to take
+        return True
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    _CLAIMS[path] = fd
+    return True
 
 
 def _read(path: Path) -> Any:
