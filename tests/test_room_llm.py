@@ -143,7 +143,7 @@ def test_a_failing_llm_ends_the_room_with_one_line_and_keeps_the_run_as_failed(
     assert runs.status[0] == "failed" and runs.fault[0] == "bad_request"
     assert runs.error[0] == room.error.removeprefix("The room's run failed: ")
     info = json.loads((tmp_path / STATE_DIR / room.id / "room.json").read_text())
-    assert info["status"] == "failed"
+    assert info["status"] == "failed" and info["error"] == runs.error[0]
     assert Rooms().restore(tmp_path) == []  # a failed room is not reopened
 
 

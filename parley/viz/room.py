@@ -305,8 +305,8 @@ class Room:
             return
         try:
             frames = run_frames(self.model)
+            reason = None if failure is None else failure_reason(failure)
             if failure is not None:
-                reason = failure_reason(failure)
                 frames["runs"] = frames["runs"].assign(
                     status="failed", error=reason, fault=config_fault(failure)
                 )
@@ -315,7 +315,7 @@ class Room:
                 "run", {**self.params}, room=self.id, status=status, reopened=self.reopened
             )
             self.saved = write_results(self.store.results_dir, frames, manifest)
-            self.store.finish("failed" if failure is not None else "finished", self.saved)
+            self.store.finish("failed" if failure else "finished", self.saved, error=reason)
         except Exception as err:  # the state folder stays: the room is not lost
             log.warning("room %s could not be saved", self.id, exc_info=True)
             self.error = f"The room's run could not be saved: {describe_error(err)}"
