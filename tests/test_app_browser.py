@@ -94,10 +94,12 @@ def app_url(tmp_path_factory, sweep_dir) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def serve_app(env: dict[str, str], log: Path) -> Iterator[str]:
-    """``solara run`` of the app with ``env`` added, on a free loopback port; its URL."""
+def serve_app(env: dict[str, str], log: Path, port: int | None = None) -> Iterator[str]:
+    """``solara run`` of the app with ``env`` added, on loopback (a free port unless
+    ``port`` is given); its URL."""
+    port = port or free_port()
     cmd = [sys.executable, "-m", "solara", "run", str(APP), "--host", "127.0.0.1"]
-    cmd += ["--port", str(port := free_port()), "--no-open", "--production"]
+    cmd += ["--port", str(port), "--no-open", "--production"]
     with open(log, "wb") as out:
         server = subprocess.Popen(
             cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env}

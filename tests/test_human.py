@@ -173,3 +173,28 @@ def test_a_recorded_human_run_replays_exactly() -> None:
     again.run()
     cols = ["round", "party", "action", "value", "target", "message", "position_after"]
     assert run_frames(again)["moves"][cols].equals(moves[cols])
+
+
+def test_a_seat_waiting_for_a_person_does_not_keep_the_process_alive() -> None:
+    """A run stopped (Ctrl-C, a server stop) while a person is to move: the process exits."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import threading, time
+        from parley.agents.human import MoveQueue
+        from parley.model.model import NegotiationModel
+        queue = MoveQueue()
+        model = NegotiationModel(seats="city=human", human=queue, rng=1)
+        threading.Thread(target=model.step, daemon=True).start()
+        while queue.waiting is None:
+            time.sleep(0.01)
+        print("waiting", flush=True)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "waiting", done.stderr

@@ -28,7 +28,11 @@ REQUESTS = [ask(seed=s, sample_index=i) for s in range(4) for i in range(2)]
 
 
 def stack(server_url: str, path, mode: str):
-    params = {
+    return make_llm(_params(server_url, path, mode))
+
+
+def _params(server_url: str, path, mode: str) -> dict:
+    return {
         "backend": "openai",
         "model": "fake-model",
         "base_url": server_url,
@@ -38,7 +42,6 @@ def stack(server_url: str, path, mode: str):
         "max_retries": 0,
         "timeout": 5,
     }
-    return make_llm(params)
 
 
 def test_record_then_replay_with_the_server_stopped_is_identical(tmp_path, fake_key):
@@ -88,6 +91,20 @@ def test_auto_mode_replays_what_it_has_and_records_the_rest(tmp_path, fake_serve
     assert not first.cached and again.cached and not other.cached
     assert dataclasses.replace(first, cached=True) == again
     assert find_layer(llm, CachedLLM).hits == 1
+
+
+def test_a_run_resumed_from_its_own_recording_gets_its_answers_back_as_billed(
+    tmp_path, fake_server
+):
+    """``cache_own_run``: the answers were paid for by this very run (a reopened room)."""
+    path = tmp_path / "room.sqlite"
+    first = stack(fake_server.base_url, path, "auto").complete(ask(seed=1))
+    resumed = make_llm({**_params(fake_server.base_url, path, "auto"), "cache_own_run": True})
+    again = resumed.complete(ask(seed=1))
+    assert len(fake_server.requests) == 1  # not asked again
+    assert again == first and not again.cached
+    totals = find_layer(resumed, UsageLLM).totals
+    assert (totals.billed_calls, totals.cached_calls) == (1, 0)
 
 
 def test_record_mode_always_calls_and_overwrites(tmp_path, fake_server):

@@ -3,20 +3,25 @@
 The facilitator opens a room with two human seats; two browser contexts (two people, no
 shared cookies) open their seat links and play every turn through the move form until the
 negotiation ends; one of them reloads mid-game and is back at their seat. The saved run
-shows both human seats. Skips locally as ``tests/test_app_browser.py`` does.
+shows both human seats. Another room outlives its server: stopped between two people's
+moves, the server starts again on the same folder and the old links lead back to the
+seats. Skips locally as ``tests/test_app_browser.py`` does.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from test_app_browser import (
     CHROMIUM,
     CHROMIUM_FLAGS,
     choose,
+    free_port,
     missing,
     serve_app,
 )
@@ -51,6 +56,40 @@ def play_turn(page) -> bool:
     return True
 
 
+def open_room(facilitator, url: str) -> dict[str, str]:
+    """Open a room with the operator and the city played by people; their seat links."""
+    facilitator.goto(f"{url}?facilitator={KEY}")
+    facilitator.get_by_label("person plays operator").check()
+    facilitator.get_by_label("person plays city").check()
+    facilitator.get_by_role("button", name="Open room").click()
+    links = facilitator.locator("a.parley-seat-link")
+    links.first.wait_for(timeout=60_000)
+    return {
+        links.nth(i).get_attribute("data-seat"): links.nth(i).get_attribute("href")
+        for i in range(links.count())
+    }
+
+
+def take_seat(browser, url: str, party: str, href: str):
+    """Another person (a browser context of their own) opens their seat link."""
+    page = browser.new_context().new_page()
+    page.set_default_timeout(30_000)
+    page.goto(url + href)
+    page.get_by_text(f"You are {party} (").wait_for()  # their private brief
+    return page
+
+
+def play_to_the_end(people: dict) -> None:
+    deadline = time.monotonic() + GAME_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if all(p.locator(".parley-ended").count() for p in people.values()):
+            return
+        for page in people.values():
+            play_turn(page)
+        time.sleep(0.3)
+    raise AssertionError("the room's negotiation did not end in time")
+
+
 def test_two_people_play_one_room_and_a_reload_reconnects(room_server) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -59,25 +98,9 @@ def test_two_people_play_one_room_and_a_reload_reconnects(room_server) -> None:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         try:
             facilitator = browser.new_context().new_page()
-            facilitator.goto(f"{url}?facilitator={KEY}")
-            facilitator.get_by_label("person plays operator").check()
-            facilitator.get_by_label("person plays city").check()
-            facilitator.get_by_role("button", name="Open room").click()
-            links = facilitator.locator("a.parley-seat-link")
-            links.first.wait_for(timeout=60_000)
-            hrefs = {
-                links.nth(i).get_attribute("data-seat"): links.nth(i).get_attribute("href")
-                for i in range(links.count())
-            }
+            hrefs = open_room(facilitator, url)
             assert set(hrefs) == {"operator", "city"}
-
-            people = {}
-            for party, href in hrefs.items():
-                page = browser.new_context().new_page()  # another person: no shared state
-                page.set_default_timeout(30_000)
-                page.goto(url + href)
-                page.get_by_text(f"You are {party} (").wait_for()  # their private brief
-                people[party] = page
+            people = {party: take_seat(browser, url, party, href) for party, href in hrefs.items()}
             assert "Your engineers would like" in people["operator"].inner_text(".parley-brief")
             assert "Your engineers would like" not in people["city"].inner_text("body")
 
@@ -100,10 +123,58 @@ def test_two_people_play_one_room_and_a_reload_reconnects(room_server) -> None:
         finally:
             browser.close()
 
-    (saved,) = [d for d in rooms.iterdir() if d.is_dir()]
+    (saved,) = [d for d in rooms.iterdir() if d.is_dir() and d.name != ".rooms"]  # state: hidden
     res = load_results(saved)
     moves = res["moves"]
     assert res["runs"].outcome[0] in ("compromise", "authority_decision")
     assert res["runs"].seats[0] == "city=human,operator=human"
     assert set(moves[moves.party.isin(["city", "operator"])].policy) == {"human"}
     assert set(moves[~moves.party.isin(["city", "operator"])].policy) == {"heuristic"}
+
+
+def test_a_room_survives_a_server_restart_between_two_moves(tmp_path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    reason = missing()
+    if reason:
+        pytest.skip(reason)
+    rooms = tmp_path / "class"
+    env = {"PARLEY_APP_ROOM": str(rooms), "PARLEY_APP_FACILITATOR_KEY": KEY}
+    port = free_port()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        try:
+            with serve_app(env, tmp_path / "solara-1.log", port) as url:
+                hrefs = open_room(browser.new_context().new_page(), url)
+                room_id = parse_qs(urlparse(hrefs["city"]).query)["room"][0]
+                operator = take_seat(browser, url, "operator", hrefs["operator"])
+                operator.locator(".parley-move-form:visible").wait_for()
+                assert play_turn(operator)  # the operator's first move ...
+                moves = rooms / ".rooms" / room_id / "moves.json"
+                deadline = time.monotonic() + 30
+                while not json.loads(moves.read_text())["turns"]:  # ... is on disk
+                    assert time.monotonic() < deadline, "the move was not written"
+                    time.sleep(0.1)
+            # the server is stopped; it starts again on the same folder and port
+            with serve_app(env, tmp_path / "solara-2.log", port) as again:
+                assert again == url
+                log = (tmp_path / "solara-2.log").read_text()
+                assert f"parley app: room {room_id} reopened: round 1, 1 recorded moves" in log
+                people = {p: take_seat(browser, url, p, hrefs[p]) for p in ("operator", "city")}
+                city_form = people["city"].locator(".parley-move-form:visible")
+                city_form.wait_for()  # the city is to move in round 1, as before the stop
+                assert "round 1" in city_form.inner_text()
+                assert people["operator"].locator(".parley-move-form:visible").count() == 0
+                play_to_the_end(people)
+                facilitator = browser.new_context().new_page()
+                facilitator.goto(f"{url}?facilitator={KEY}")
+                facilitator.get_by_text("Saved to").wait_for()
+        finally:
+            browser.close()
+
+    res = load_results(rooms / room_id)
+    assert res.manifest["reopened"] == 1
+    assert res["runs"].outcome[0] in ("compromise", "authority_decision")
+    moves = res["moves"]
+    first = moves[(moves["round"] == 1) & (moves.party == "operator")].iloc[0]
+    assert first.action == "propose" and first.policy == "human"

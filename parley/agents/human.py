@@ -19,6 +19,7 @@ as an invalid turn: people mistype, and a typo is not behaviour.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 import time
@@ -148,8 +149,41 @@ class HumanPolicy:
                 error = str(err)  # asked again, never counted as an invalid turn
 
     async def adecide(self, obs: Observation) -> Decision:
-        # A person takes seconds: wait in a worker thread so agents' calls go on meanwhile.
-        return await asyncio.to_thread(self.decide, obs)
+        # A person takes seconds: wait in a thread of its own so agents' calls go on meanwhile.
+        return await in_daemon_thread(lambda: self.decide(obs))
+
+
+async def in_daemon_thread[T](fn: Callable[[], T]) -> T:
+    """Await ``fn()`` run in a daemon thread.
+
+    Not ``asyncio.to_thread``: its worker threads are joined when the process exits, so a
+    seat still waiting for a person would keep a stopping server (``parley app --room``) or
+    an interrupted ``parley run`` alive for ever. A daemon thread ends with the process.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(value: T | None, error: BaseException | None) -> None:
+        if future.done():  # cancelled meanwhile (the run was abandoned)
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)  # type: ignore[arg-type]
+
+    def run() -> None:
+        value: T | None = None
+        error: BaseException | None = None
+        try:
+            value = fn()
+        except BaseException as err:  # re-raised in the awaiting task
+            error = err
+        # A closed loop (RuntimeError): nobody waits for this turn any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, value, error)
+
+    threading.Thread(target=run, name="parley-human-seat", daemon=True).start()
+    return await future
 
 
 def _timed_out(limit: float | None) -> Decision:

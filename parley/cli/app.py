@@ -54,7 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="classroom mode: one negotiation several people join from their own browsers "
         "through per-seat links, each seeing only their own private brief; the facilitator "
         "link (printed) opens rooms and shows everything; finished rooms are saved in DIR "
-        "(a folder for `parley report ... --reference DIR`)",
+        "(a folder for `parley report ... --reference DIR`); unfinished rooms are kept there "
+        "as they play and reopen, same seat links, when the app starts again on DIR",
     )
     p.set_defaults(func=run)
 
@@ -119,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
         key = env.setdefault(FACILITATOR_ENV, secrets.token_urlsafe(12))
         facilitator = (
             f"facilitator link (keep it to yourself): "
-            f"http://{args.host}:{args.port}/?facilitator={key}\nfinished rooms go to {room_dir}"
+            f"http://{args.host}:{args.port}/?facilitator={key}\nrooms are kept in {room_dir} "
+            "(finished ones as results directories; unfinished ones reopen at the next start)"
         )
     check_free(args.host, args.port)
     print(f"parley app: serving on http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)

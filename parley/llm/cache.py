@@ -120,15 +120,25 @@ class CachedLLM(LLMWrapper):
         inner: the model to call on a miss (not called in ``replay`` mode).
         path: the SQLite file (created with its folder if missing).
         mode: one of :data:`CACHE_MODES`.
+        own_run: the file is this run's own recording, replayed to bring the run back after
+            a restart (a classroom room, :mod:`parley.viz.room`): a replayed answer is one
+            this run paid for, so it comes back exactly as recorded (``cached=False``) and
+            the run's calls and cost stay what they were.
     """
 
     def __init__(
-        self, inner: LanguageModel, path: str | Path = DEFAULT_CACHE_PATH, mode: str = "auto"
+        self,
+        inner: LanguageModel,
+        path: str | Path = DEFAULT_CACHE_PATH,
+        mode: str = "auto",
+        *,
+        own_run: bool = False,
     ) -> None:
         super().__init__(inner)
         if mode not in CACHE_MODES:
             raise ValueError(f"unknown cache mode '{mode}' (one of: {', '.join(CACHE_MODES)})")
         self.mode = mode
+        self.own_run = own_run
         self.store = CacheStore(path) if mode != "off" else None
         self.hits = 0
         self.recorded = 0
@@ -141,7 +151,7 @@ class CachedLLM(LLMWrapper):
             found = self.store.get(key)
             if found is not None:
                 self.hits += 1
-                return replace(found, cached=True)
+                return found if self.own_run else replace(found, cached=True)
             if self.mode == "replay":
                 raise LLMError(self._miss_message(request), fault="cache_miss")
         done = await self.inner.acomplete(request)

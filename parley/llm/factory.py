@@ -45,7 +45,8 @@ def make_llm(params: Mapping[str, Any]) -> LanguageModel:
     ``max_retries``, ``cache`` (off/record/replay/auto), ``cache_path``,
     ``max_tokens_total``, ``temperature`` (checked against what the model accepts);
     optional ``structured``, ``server``, ``reasoning`` (openai backend), ``max_calls``,
-    ``max_cost_usd``, ``prices_path``.
+    ``max_cost_usd``, ``prices_path``, ``cache_own_run`` (the cache file is the run's own
+    recording: see :class:`~parley.llm.cache.CachedLLM`).
 
     Raises:
         ValueError: an unknown backend, embedded model, cache mode or structured mode.
@@ -69,7 +70,8 @@ def make_llm(params: Mapping[str, Any]) -> LanguageModel:
     )
     cache = params.get("cache") or "off"
     if cache != "off":
-        llm = CachedLLM(llm, params.get("cache_path") or DEFAULT_CACHE_PATH, cache)
+        path = params.get("cache_path") or DEFAULT_CACHE_PATH
+        llm = CachedLLM(llm, path, cache, own_run=bool(params.get("cache_own_run")))
     prices = load_prices(params.get("prices_path"))
     llm = UsageLLM(llm, prices)
     tokens, calls, cost = (params.get(k) for k in ("max_tokens_total", "max_calls", "max_cost_usd"))

@@ -1,7 +1,9 @@
 """The parley app: ``parley app`` or ``solara run parley/viz/app.py``.
 
 Importing this module builds nothing: no model, no LLM client, no network, no key. Each
-browser session gets its own live model when its page renders.
+browser session gets its own live model when its page renders. The one exception is
+classroom mode (``parley app --room DIR``): Solara runs this module as the server starts,
+and that is when the rooms a stopped server left unfinished in ``DIR`` are reopened.
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ ROOM_ENV = "PARLEY_APP_ROOM"  # as parley.viz.room (not imported: room mode is o
 # Solara's "This website runs on Solara" banner sits over the page's bottom-right corner
 # (the run metrics): a page shown to a room has nothing covered.
 settings.theme.show_banner = False
+
+if os.environ.get(ROOM_ENV):
+    from parley.viz.room import restore_rooms
+
+    restore_rooms(os.environ[ROOM_ENV])  # rooms already open are left alone
 
 
 @solara.component

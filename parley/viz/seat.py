@@ -57,7 +57,9 @@ def SeatPage(room: Room, party: str):
         solara.Preformatted(state.table, classes=["parley-seat-table"])
         if state.history:
             solara.Preformatted(state.history, classes=["parley-seat-history"])
-    if state.ended is not None:
+    if state.ended is not None and state.failed:
+        solara.Error(state.ended, classes=["parley-ended", "parley-failed"])
+    elif state.ended is not None:
         solara.Success(f"The negotiation has ended. {state.ended}", classes=["parley-ended"])
     elif state.turn:
         MoveForm(state, lambda move: room.submit(party, move))
