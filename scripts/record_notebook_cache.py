@@ -1,11 +1,12 @@
 """Record the LLM replay cache that notebooks 02 and 03 ship with.
 
-Runs one short negotiation per reflection condition with the embedded offline model
-(``qwen2.5-0.5b``), recording every call into ``notebooks/data/reflection_cache.sqlite``,
-then replays each run from the cache alone and checks that the frames are identical. The
-parameters are written next to the cache in ``reflection_cache.json``; the notebooks read
-them from there, because a replay only hits when every parameter that reaches a request
-(scenario, seed, rounds, temperature, model, the prompts themselves) is the one recorded.
+Runs one short negotiation per reflection condition with the default embedded offline model
+(``parley.llm.weights.DEFAULT_MODEL``), recording every call into
+``notebooks/data/reflection_cache.sqlite``, then replays each run from the cache alone and
+checks that the frames are identical. The parameters are written next to the cache in
+``reflection_cache.json``; the notebooks read them from there, because a replay only hits
+when every parameter that reaches a request (scenario, seed, rounds, temperature, model, the
+prompts themselves) is the one recorded.
 
 Re-record after changing a prompt template or the grammar (the notebook test then fails
 with a cache miss)::
@@ -37,6 +38,7 @@ import pandas as pd
 
 from parley.experiments.records import run_frames
 from parley.llm.interface import CapabilityError
+from parley.llm.weights import DEFAULT_MODEL
 from parley.model.model import NegotiationModel
 
 DATA = Path(__file__).resolve().parent.parent / "notebooks" / "data"
@@ -47,7 +49,7 @@ PARAMS: dict[str, Any] = {
     "scenario": "grid_curtailment",
     "policy": "llm",
     "backend": "embedded",
-    "model": "qwen2.5-0.5b",
+    "model": DEFAULT_MODEL,
     "max_rounds": 3,
     "temperature": 0.8,
     "turn_order": "simultaneous",
