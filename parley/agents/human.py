@@ -227,6 +227,7 @@ class MoveQueue:
     ) -> None:
         self._queue: queue.Queue[str | Action | None] = queue.Queue()
         self._closed = threading.Event()
+        self._reason = "end of input"
         self.on_request = on_request
         self.on_taken = on_taken
         self.waiting: MoveRequest | None = None
@@ -234,8 +235,11 @@ class MoveQueue:
     def put(self, entry: str | Action) -> None:
         self._queue.put(entry)
 
-    def close(self) -> None:
-        """No more entries: a waiting or later request raises :class:`EndOfInput`."""
+    def close(self, reason: str = "end of input") -> None:
+        """No more entries: a waiting or later request raises :class:`EndOfInput` with
+        ``reason`` (what the stopped run records, e.g. that the facilitator closed the room)."""
+        if not self._closed.is_set():
+            self._reason = reason
         self._closed.set()
         self._queue.put(None)
 
@@ -257,5 +261,5 @@ class MoveQueue:
                 self.on_taken()
         if entry is None:
             self._queue.put(None)  # keep the end marker for any later request
-            raise EndOfInput("end of input")
+            raise EndOfInput(self._reason)
         return entry

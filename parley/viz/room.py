@@ -29,12 +29,10 @@ import shutil
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from parley.agents.human import MoveQueue, MoveRequest, private_brief
-from parley.agents.prompting import history_text, observation_grid, table_text
 from parley.agents.seating import humans
 from parley.concurrency import RunCancelled
 from parley.config import RunConfig
@@ -60,6 +58,7 @@ from parley.viz.room_store import (
     round_moves,
     saved_rooms,
 )
+from parley.viz.turn import SeatState, turn_state
 from parley.viz.view import RunView, live_view
 
 log = logging.getLogger(__name__)
@@ -72,23 +71,8 @@ FACILITATOR_ENV = "PARLEY_APP_FACILITATOR_KEY"
 REPLAY_TIMEOUT_S = 120.0
 #: After its replay, how long to wait for a reopened room to ask a person again.
 ASKED_GRACE_S = 2.0
-
-
-@dataclass(frozen=True)
-class SeatState:
-    """What one seat's page shows: its turn (if it is one), the table, the last rounds."""
-
-    party: str
-    brief: str
-    round: int
-    turn: bool
-    table: str
-    history: str
-    error: str | None
-    grid: tuple[float, ...]
-    others: tuple[str, ...]
-    ended: str | None  # the outcome text once the run has ended
-    failed: bool = False  # ... and ``ended`` is why the run failed
+#: Why a room closed by the facilitator stopped (its saved run's ``stop_reason`` says it).
+CLOSED = "the facilitator closed the room"
 
 
 class Room:
@@ -203,7 +187,7 @@ class Room:
     def close(self) -> None:
         """End the room: waiting seats stop the run (kept as a stopped run)."""
         for queue in self.queues.values():
-            queue.close()
+            queue.close(CLOSED)
 
     def suspend(self) -> None:
         """Stop the room's thread without ending its run: nothing more is written, and the
@@ -341,20 +325,8 @@ class Room:
         failed = self.error is not None
         spec = self.model.spec
         if request is not None and request.observation.round > self.view.round:
-            obs = request.observation  # the round being played
-            return SeatState(
-                party=party,
-                brief=private_brief(spec, party),
-                round=obs.round,
-                turn=ended is None and self.queues[party].waiting is not None,
-                table=table_text(obs),
-                history=history_text(obs),
-                error=request.error,
-                grid=tuple(float(v) for v in observation_grid(obs)),
-                others=tuple(p for p in spec.party_ids if p != party),
-                ended=ended,
-                failed=failed,
-            )
+            waiting = ended is None and self.queues[party].waiting is not None
+            return turn_state(spec, request, turn=waiting, ended=ended, failed=failed)
         view = self.view
         positions = "; ".join(f"{p} {v:g}" for p, v in view.trajectory.iloc[-1].items())
         return SeatState(
