@@ -11,6 +11,12 @@ without a browser:
   cancels their tasks; the embedded model stops generating at its next token) and abandon
   the round: the stopped run keeps its last complete round, Reset builds a new model.
 - **close** (the page's session ended: its tab was closed) cancels the run the same way.
+- **Human seats** (``seats="city=human"``): a person at this screen plays them. Their turn
+  waits on a :class:`~parley.agents.human.MoveQueue` in a worker thread while the agents'
+  turns go on; the state lists each seat's turn (:class:`~parley.viz.turn.SeatState`) and
+  :meth:`LiveRun.submit` hands the person's move to the grammar (a refused one is asked
+  again with the grammar's message). Stop, Reset and close close the queues, so an
+  abandoned round never waits on a person.
 
 Every model gets its own :class:`_Runner` thread, so a new model never waits on the thread
 of an abandoned round. The page draws :class:`LiveState` snapshots handed to ``publish``.
@@ -26,11 +32,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from parley.agents.human import MoveQueue, MoveRequest
 from parley.agents.observation import Decision, Observation
 from parley.agents.policy import RulePolicy
+from parley.agents.seating import humans
 from parley.concurrency import RunCancelled
+from parley.grammar import Action
 from parley.model.model import NegotiationModel
 from parley.viz.errors import describe_error
+from parley.viz.turn import SeatState, turn_state
 from parley.viz.view import RunView, live_view, plural
 
 log = logging.getLogger(__name__)
@@ -83,6 +93,13 @@ class LiveState:
     # Kept apart from ``progress`` (which changes every turn and second) for the controls:
     turns: bool = False  # an LLM round is in progress (it can be paused between turns)
     paused: bool = False  # ... and it waits paused between two turns
+    humans: tuple[str, ...] = ()  # the parties a person at this screen plays
+    seats: tuple[SeatState, ...] = ()  # their latest turns (``turn``: waiting for a move)
+
+    @property
+    def waiting(self) -> tuple[str, ...]:
+        """The human seats whose move the round in progress waits for."""
+        return tuple(s.party for s in self.seats if s.turn)
 
     @property
     def can_step(self) -> bool:
@@ -141,8 +158,14 @@ class _PausablePolicy:
 class _Runner:
     """Plays the rounds of one model in its own thread, as the page asks."""
 
-    def __init__(self, live: LiveRun, model: NegotiationModel) -> None:
+    def __init__(
+        self, live: LiveRun, model: NegotiationModel, queues: dict[str, MoveQueue] | None = None
+    ) -> None:
         self.live, self.model = live, model
+        self.queues = queues or {}
+        for party, queue in self.queues.items():
+            queue.on_request = self._asked
+            queue.on_taken = lambda party=party: self.live._publish_sent(self, party)
         self.cv = threading.Condition()
         self.gate = _Gate()
         self.cancelled = False
@@ -197,7 +220,21 @@ class _Runner:
             self.model.running = False
             self.cv.notify_all()
         self.gate.open()
-        self.model.loop.cancel()
+        self.model.loop.cancel()  # first: the round is dropped, whatever a person's turn says
+        for queue in self.queues.values():  # ... and the thread waiting for a person ends
+            queue.close("the run was stopped")
+
+    def submit(self, party: str, move: Action | str) -> bool:
+        """Hand ``party``'s move to its waiting turn; False if no turn of it waits."""
+        queue = self.queues.get(party)
+        if queue is None or queue.waiting is None or self.cancelled:
+            return False  # e.g. a second click: never kept for a later turn
+        queue.put(move)
+        return True
+
+    def _asked(self, request: MoveRequest) -> None:
+        """A human seat's turn waits (again, with the grammar's message, if refused)."""
+        self.live._publish_seat(self, turn_state(self.model.spec, request))
 
     def shown(self, round_no: int) -> None:
         with self.cv:
@@ -346,20 +383,23 @@ class LiveRun:
         """
         self._abandon()
         try:
-            model = self.factory(**(kwargs() if callable(kwargs) else kwargs))
+            params = kwargs() if callable(kwargs) else kwargs
+            people = humans(params.get("seats"))
+            queues = {p: MoveQueue() for p in people}
+            model = self.factory(**params, human=queues) if queues else self.factory(**params)
         except Exception as err:  # the page shows one line; the server log keeps the rest
             log.debug("building the model failed", exc_info=True)
             with self._lock:
                 self.state = LiveState(error=describe_error(err))
             self.publish(self.state)
             return self.state
-        runner = _Runner(self, model)
+        runner = _Runner(self, model, queues)
         with self._lock:
             if self._closed:
                 runner.cancel()
                 return self.state
             self._runner = runner
-        return self._set(runner, lambda _s: LiveState(view=live_view(model)))
+        return self._set(runner, lambda _s: LiveState(view=live_view(model), humans=tuple(people)))
 
     def step(self) -> None:
         runner = self._runner
@@ -397,10 +437,18 @@ class LiveRun:
                 else f"Stopped after round {s.view.round}."
             )
             return LiveState(
-                view=replace(s.view, running=False), stopped=why + " Reset to start again."
+                view=replace(s.view, running=False),
+                stopped=why + " Reset to start again.",
+                humans=s.humans,
             )
 
         self._set(runner, stopped)
+
+    def submit(self, party: str, move: Action | str) -> bool:
+        """A person's move for human seat ``party`` (checked by the grammar in the run's
+        thread; a refused one comes back in the seat's state). False if no turn waits."""
+        runner = self._runner
+        return runner is not None and runner.submit(party, move)
 
     def shown(self, view: RunView) -> None:
         """The page drew ``view`` (Play waits for this before the next round)."""
@@ -447,6 +495,19 @@ class LiveRun:
 
     def _publish_playing(self, runner: _Runner, playing: bool) -> None:
         self._set(runner, lambda s: replace(s, playing=playing))
+
+    def _publish_seat(self, runner: _Runner, seat: SeatState) -> None:
+        def update(s: LiveState) -> LiveState:
+            rest = {x.party: x for x in s.seats if x.party != seat.party}
+            rest[seat.party] = seat
+            return replace(s, seats=tuple(rest[p] for p in s.humans if p in rest))
+
+        self._set(runner, update)
+
+    def _publish_sent(self, runner: _Runner, party: str) -> None:
+        """``party``'s move was taken (the grammar checks it now): its form closes."""
+        sent = lambda x: replace(x, turn=False, error=None) if x.party == party else x  # noqa: E731
+        self._set(runner, lambda s: replace(s, seats=tuple(sent(x) for x in s.seats)))
 
     def _publish_error(self, runner: _Runner, error: str) -> None:
         self._set(

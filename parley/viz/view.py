@@ -44,7 +44,8 @@ class RunView:
         outcome: how the run ended, once it has (None before its last round).
         rationale: the authority's stated reason, when it ruled and it is known.
         notice: a warning for the page (e.g. an unreachable backend), else None.
-        llm: whether LLM negotiators play (rule-based ones make no calls, keep no ledgers).
+        llm: whether LLM negotiators play (rule-based ones and people make no calls, keep
+            no ledgers).
     """
 
     spec: Scenario
@@ -115,10 +116,15 @@ def live_view(model: NegotiationModel, source: str | None = None) -> RunView:
         coalition={a.party_id: int(a.coalition or 0) for a in model.negotiators},
         outcome=model.outcome,
         rationale=model.ruling.rationale if model.ruling else "",
-        llm=any(not isinstance(a.policy, RulePolicy) for a in model.negotiators),
+        llm=any(_llm_seat(a.policy) for a in model.negotiators),
     )
     notice = backend_failure(calls, model.round)
     return view if notice is None else replace(view, notice=notice)
+
+
+def _llm_seat(policy: object) -> bool:
+    """Whether a negotiator's policy calls an LLM (neither rule-based nor a person)."""
+    return not isinstance(policy, RulePolicy) and getattr(policy, "name", "") != "human"
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:
@@ -127,11 +133,13 @@ def plural(n: int, word: str, many: str | None = None) -> str:
 
 
 def live_source(model: NegotiationModel) -> str:
-    """``live · <policy> [(<backend>: <model>)] · <condition> · seed <rng>``."""
+    """``live · <policy> [(<backend>: <model>)] [· seats <seats>] · <condition> · seed <rng>``."""
     p = model.params
     who = str(p["policy"])
     if who == "llm":
         who += f" ({p['backend']}: {p['model']})"
+    if p.get("seats"):
+        who += f" · seats {p['seats']}"
     return f"live · {who} · condition {model.condition} · seed {p.get('rng')}"
 
 
