@@ -12,6 +12,10 @@ error there surfaces as a traceback.
 The progress line has its own reactive value: a turn or a tick of the clock redraws that
 line only, never the figures; and the bar under it is determinate (an indeterminate bar is
 an endless animation the browser repaints 60 times a second, on the cores the model needs).
+
+Human seats (the settings' seat chooser: parties a person at this screen plays) get their
+private brief and, when their turn comes, the move form (:func:`~parley.viz.seat.PlayerSeats`);
+the round waits for that move while the agents' turns go on in the run's threads.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from parley.viz.runner import (
     ModelFactory,
     Progress,
 )
+from parley.viz.seat import PlayerSeats
 
 __all__ = ["LivePanel", "ModelFactory"]
 
@@ -90,6 +95,14 @@ def LivePanel(
             solara.Error(state.value.error)
         if state.value.stopped:
             solara.Warning(state.value.stopped)
+    if view is not None and state.value.humans:
+        PlayerSeats(
+            view.spec,
+            state.value.humans,
+            state.value.seats,
+            running=view.running and not state.value.stopped and not state.value.error,
+            on_submit=run.submit,
+        )
     if view is not None:
         RunViews(view)
 
@@ -122,7 +135,10 @@ def Controls(
             on_value=speed.set,
             style={"min-width": "200px", "max-width": "240px"},
         )
-        if state.busy is not None:
+        if state.busy is not None and state.waiting:
+            who = ", ".join(state.waiting)
+            solara.Text(f"Round {state.busy}: your move ({who})", classes=["parley-busy"])
+        elif state.busy is not None:
             solara.Text(f"Round {state.busy} in progress…", classes=["parley-busy"])
         elif view is not None and not view.running and not state.stopped:
             solara.Text("The negotiation has ended: Reset to play again.")

@@ -18,7 +18,7 @@ import solara
 
 from parley.model.model import NegotiationModel
 from parley.viz.live import LivePanel, ModelFactory
-from parley.viz.params import initial_values, model_params
+from parley.viz.params import changed, initial_values, model_params
 from parley.viz.replay import ReplayRun
 from parley.viz.replay_panel import ReplayOpener, ReplayPanel
 from parley.viz.settings import SettingsForm
@@ -83,7 +83,7 @@ def SettingsPanel(specs: dict[str, Any], params: solara.Reactive[dict[str, Any]]
     """The live run's model parameters (a change restarts the live run)."""
 
     def on_change(name: str, value: Any) -> None:
-        params.set({**params.value, name: value})
+        params.set(changed(params.value, name, value))
 
     with solara.Card("Model parameters", margin=0):
         SettingsForm(specs, params.value, on_change)

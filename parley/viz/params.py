@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from parley.agents.seating import format_seating, parse_seats
 from parley.config import CHOICES, DEFAULT_MODELS, RunConfig
 from parley.scenarios.loader import ScenarioError, builtin_names, load_scenario
 
@@ -50,6 +51,8 @@ def model_params(scenarios: Sequence[str] = ()) -> dict[str, Any]:
     return {
         "scenario": scenario,
         "policy": select("Policy", CHOICES["policy"], RunConfig.policy),
+        # The model's ``seats`` (canonical string); the form offers its human seats.
+        "seats": {"type": "Seats", "label": "Seats you play at this screen", "value": ""},
         "condition": select("Reflection condition (LLM policy)", CHOICES["condition"], "none"),
         "backend": select("LLM backend", CHOICES["backend"], RunConfig.backend),
         "model": text("LLM model (blank: the backend's default)"),
@@ -90,6 +93,20 @@ def scenario_labels(names: Sequence[str]) -> dict[str, str]:
     return labels
 
 
+def changed(values: Mapping[str, Any], name: str, value: Any) -> dict[str, Any]:
+    """The page's values once ``name`` is set to ``value``: another scenario keeps only the
+    seats of parties it has (a seat of a party it lacks would be an error)."""
+    out = {**values, name: value}
+    if name == "scenario" and out.get("seats"):
+        try:
+            parties = load_scenario(value).party_ids
+        except ScenarioError:
+            return out  # the page says what is wrong with the scenario
+        kept = {p: v for p, v in parse_seats(out["seats"]).items() if p in parties}
+        out["seats"] = format_seating(kept)
+    return out
+
+
 def initial_values(params: Mapping[str, Any]) -> dict[str, Any]:
     """The starting value of every parameter (a user input's ``value``, or the fixed value)."""
     return {k: v["value"] if _is_input(v) else v for k, v in params.items()}
@@ -125,6 +142,21 @@ def seed_value(text: Any) -> int:
     if not raw.isdigit():
         raise ValueError(f"the seed must be a whole number of 0 or more, got '{raw}'")
     return int(raw)
+
+
+def time_limit_value(text: Any) -> float | None:
+    """Seconds per human turn from a text field (blank: no limit); a one-line ValueError if
+    it is not a positive number."""
+    raw = str(text if text is not None else "").strip()
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"the time limit must be a positive number of seconds, got '{raw}'")
+    return seconds
 
 
 def _blank_none(value: Any) -> str | None:

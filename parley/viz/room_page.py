@@ -3,8 +3,10 @@
 One server, one link per person:
 
 - ``/?facilitator=KEY`` (printed by ``parley app --room``): choose the scenario, the
-  table-wide policy, which seats people take, and the seed; open the room; hand out the seat
-  links; watch everything (every view of the live run, every private brief, who has moved).
+  table-wide policy, which seats people take, the seed and the seconds a person has per turn
+  (when they run out the move is a recorded ``hold``); open the room; hand out the seat
+  links; watch everything (every view of the live run, every private brief, who has moved);
+  close a room early (the run stops and is saved as a stopped run).
 - ``/?room=ID&seat=PARTY&key=KEY``: one person's seat (:func:`parley.viz.seat.SeatPage`).
   Reloading the page reconnects to the seat: the room lives in the server process.
 - anything else: how to join.
@@ -18,7 +20,7 @@ from __future__ import annotations
 import html
 import os
 import secrets
-from typing import cast
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 import solara
@@ -28,10 +30,12 @@ from parley.agents.seating import format_seating
 from parley.scenarios.loader import builtin_names, load_scenario
 from parley.viz.components import RunViews
 from parley.viz.errors import describe_error
+from parley.viz.params import seed_value, time_limit_value
 from parley.viz.room import FACILITATOR_ENV, ROOM_ENV, ROOMS, Room
-from parley.viz.seat import SeatPage, use_version
+from parley.viz.seat import SeatChooser, SeatPage, use_version
 
 TABLE_POLICIES = ("heuristic", "solver", "llm")
+TIME_LIMIT_LABEL = "Seconds per turn (blank: no limit)"
 
 
 def query(search: str | None) -> dict[str, str]:
@@ -77,28 +81,24 @@ def FacilitatorPage():
 
 @solara.component
 def OpenRoomForm():
-    """Scenario, table policy, seed, which seats are people; then open the room."""
+    """Scenario, table policy, seed, which seats are people, seconds per turn; then open."""
     scenario = solara.use_reactive("grid_curtailment")
     policy = solara.use_reactive("heuristic")
     seed = solara.use_reactive("0")
+    limit = solara.use_reactive("")
     chosen = solara.use_reactive(cast(tuple[str, ...], ()))
     error = solara.use_reactive(cast(str | None, None))
     parties = load_scenario(scenario.value).party_ids
 
-    def toggle(party: str, on: bool) -> None:
-        rest = [p for p in chosen.value if p != party]
-        chosen.set(tuple(rest + [party]) if on else tuple(rest))
-
     def open_room() -> None:
         people = [p for p in chosen.value if p in parties]
         try:
-            if not seed.value.strip().isdigit():
-                raise ValueError(f"the seed must be a whole number, got '{seed.value}'")
-            params = {
+            params: dict[str, Any] = {
                 "scenario": scenario.value,
                 "policy": policy.value,
                 "seats": format_seating(dict.fromkeys(people, "human")),
-                "rng": int(seed.value),
+                "rng": seed_value(seed.value),
+                "human_time_limit": time_limit_value(limit.value),
             }
             ROOMS.open(params, os.environ.get(ROOM_ENV) or None)
         except Exception as err:
@@ -110,13 +110,10 @@ def OpenRoomForm():
         solara.Select("Scenario", values=builtin_names(), value=scenario)
         solara.Select("Agents' policy", values=list(TABLE_POLICIES), value=policy)
         solara.InputText("Seed", value=seed)
+        solara.InputText(TIME_LIMIT_LABEL, value=limit, continuous_update=True)
+        solara.Text("A person out of time holds (recorded as a hold).", classes=["parley-note"])
         solara.Text("Seats taken by people:")
-        for party in parties:
-            solara.Checkbox(
-                label=f"person plays {party}",
-                value=party in chosen.value,
-                on_value=lambda on, p=party: toggle(p, on),
-            )
+        SeatChooser(parties, chosen.value, chosen.set)
         solara.Button("Open room", color="primary", on_click=open_room)
         if error.value:
             solara.Error(error.value)
@@ -127,7 +124,10 @@ def RoomView(room: Room):
     """Everything of one room: seat links and who is to move, every view, every brief."""
     use_version(room)
     status = "running" if room.running else "ended"
-    solara.Markdown(f"### Room {room.id} · {status}")
+    with solara.Row(style={"align-items": "center", "gap": "12px"}):
+        solara.Markdown(f"### Room {room.id} · {status}")
+        if room.running:  # the run stops; what was played is saved as a stopped run
+            solara.Button("Close room", color="error", outlined=True, on_click=room.close)
     with solara.Card("Seat links (one per person; reloading reconnects to the seat)"):
         for party in room.keys:
             waiting = room.queues[party].waiting is not None and room.running
@@ -137,7 +137,13 @@ def RoomView(room: Room):
                 unsafe_innerHTML=(
                     f'<a class="parley-seat-link" data-seat="{html.escape(party)}" '
                     f'href="{html.escape(link)}">{html.escape(party)}</a> · '
-                    + ("to move" if waiting else "waiting for the others")
+                    + (
+                        "to move"
+                        if waiting
+                        else "waiting for the others"
+                        if room.running
+                        else "the run has ended"
+                    )
                 ),
             )
     if room.error:

@@ -12,7 +12,10 @@ from typing import Any
 
 import solara
 
+from parley.agents.seating import format_seating, humans, parse_seats
+from parley.scenarios.loader import ScenarioError, load_scenario
 from parley.viz.params import LLM_KEYS
+from parley.viz.seat import SeatChooser
 
 
 def slider_label(label: str, value: int) -> str:
@@ -52,6 +55,8 @@ def SettingsForm(
                     value=labels.get(value, value),
                     on_value=choose,
                 )
+            case "Seats":
+                SeatsInput(spec["label"], str(values.get("scenario")), value, change)
             case "SliderInt":
                 solara.Text(slider_label(spec["label"], int(value or 0)), classes=["parley-label"])
                 solara.SliderInt(
@@ -70,3 +75,24 @@ def SettingsForm(
             "The LLM settings (condition, backend, model, base URL) appear for the llm policy.",
             classes=["parley-note"],
         )
+
+
+@solara.component
+def SeatsInput(label: str, scenario: str, seats: Any, on_value: Callable[[str], None]):
+    """Which parties a person at this screen plays (the model's ``seats``, human ones);
+    every other party plays the table-wide policy."""
+    try:
+        parties = load_scenario(scenario).party_ids
+    except ScenarioError:
+        return  # the live panel says what is wrong with the scenario
+
+    def choose(people: tuple[str, ...]) -> None:
+        others = {p: v for p, v in parse_seats(seats).items() if v != "human"}
+        on_value(format_seating({**others, **dict.fromkeys(people, "human")}))
+
+    solara.Text(f"{label}:", classes=["parley-label"])
+    SeatChooser(parties, humans(seats), choose)
+    solara.Text(
+        "The other parties play the policy above; your move form appears at your turn.",
+        classes=["parley-note"],
+    )

@@ -103,6 +103,9 @@ PAGE_CSS = """
   .parley-layout { flex-direction: column; }
   .parley-settings { max-width: none; flex-basis: auto; width: 100%; }
 }
+.parley-human-seat { margin: 8px 0; }
+.parley-human-seat.parley-your-turn { border: 3px solid #1976d2; }
+.parley-move-form { max-width: 760px; }
 .parley-page.parley-presenter { font-size: 22px; color: #000; }
 .parley-presenter .v-card, .parley-presenter .v-card-title { color: #000 !important; }
 .parley-presenter .v-card { border: 2px solid #000; }
