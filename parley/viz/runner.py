@@ -163,6 +163,7 @@ class _Runner:
     ) -> None:
         self.live, self.model = live, model
         self.queues = queues or {}
+        self.answered: dict[str, MoveRequest] = {}  # the turn each seat's last move answered
         for party, queue in self.queues.items():
             queue.on_request = self._asked
             queue.on_taken = lambda party=party: self.live._publish_sent(self, party)
@@ -227,9 +228,12 @@ class _Runner:
     def submit(self, party: str, move: Action | str) -> bool:
         """Hand ``party``'s move to its waiting turn; False if no turn of it waits."""
         queue = self.queues.get(party)
-        if queue is None or queue.waiting is None or self.cancelled:
-            return False  # e.g. a second click: never kept for a later turn
-        queue.put(move)
+        with self.cv:
+            request = queue.waiting if queue is not None else None
+            if request is None or self.cancelled or self.answered.get(party) is request:
+                return False  # e.g. a second click: never kept for a later turn
+            self.answered[party] = request  # a refused move is asked again: a new request
+        queue.put(move)  # type: ignore[union-attr]
         return True
 
     def _asked(self, request: MoveRequest) -> None:

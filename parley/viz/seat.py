@@ -30,6 +30,12 @@ if TYPE_CHECKING:
 
 VALUE_ACTIONS = {k.value for k in VALUE_KINDS}
 SEND, SEAT_LABEL = "Send move", "person plays {party}"
+# One line per party (Vuetify's checkboxes reserve room for a message under each).
+CHOOSER_CSS = """
+.parley-seat-chooser .v-input__details { display: none; }
+.parley-seat-chooser .v-input { margin: 0; }
+.parley-seat-chooser .v-selection-control { min-height: 34px; }
+"""
 
 
 def use_version(source: Room | Rooms) -> int:
@@ -193,12 +199,16 @@ def SeatChooser(
         rest = [p for p in chosen if p != party]
         on_value(tuple(p for p in parties if p in rest or (on and p == party)))
 
-    for party in parties:
+    solara.Style(CHOOSER_CSS)  # here, not in the page CSS: the room's page uses it too
+    with solara.Div(classes=["parley-seat-chooser"]):
+        for party in parties:
 
-        def check(on: bool, party: str = party) -> None:
-            toggle(party, on)
+            def check(on: bool, party: str = party) -> None:
+                toggle(party, on)
 
-        solara.Checkbox(label=SEAT_LABEL.format(party=party), value=party in chosen, on_value=check)
+            solara.Checkbox(
+                label=SEAT_LABEL.format(party=party), value=party in chosen, on_value=check
+            )
 
 
 @solara.component

@@ -1,0 +1,98 @@
+"""A person takes a seat on the main page in a real browser and plays it to an outcome.
+
+``solara run`` of the app (no replay, no room), headless Chromium: the settings seat the
+person at ``city`` against heuristic agents; Play runs the rounds and each one waits for the
+person's move from the form; a refused move is asked again with the grammar's message; the
+negotiation ends in a compromise or an authority decision. Skips locally as
+``tests/test_app_browser.py`` does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from test_app_browser import CHROMIUM, CHROMIUM_FLAGS, choose, counter, missing, serve_app
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+GAME_TIMEOUT_S = 240
+VALUE = "Value % (0–100, step 1)"
+
+
+@pytest.fixture
+def app(tmp_path) -> Iterator[str]:
+    reason = missing()
+    if reason:
+        pytest.skip(reason)
+    with serve_app({}, tmp_path / "solara.log") as url:
+        yield url
+
+
+def turn_title(page) -> str | None:
+    """``Your move · round k`` while the seat's turn waits, else None."""
+    form = page.locator(".parley-your-turn .parley-move-form")
+    try:
+        return form.inner_text(timeout=1_000).split("\n")[0] if form.count() else None
+    except Exception:  # the form went between count() and inner_text()
+        return None
+
+
+def test_a_person_plays_a_seat_against_heuristic_agents_to_an_outcome(app, tmp_path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1024, "height": 768})
+            page.set_default_timeout(30_000)
+            page.goto(app)
+            counter(page, "Round 0 of 10")
+            page.get_by_label("person plays city").check()
+            page.get_by_text("You play city").wait_for()
+            page.get_by_text("You are city (").wait_for()  # the seat's private brief
+            assert page.get_by_text("You are operator (").count() == 0
+            page.get_by_text("live · heuristic · seats city=human").wait_for()
+
+            page.get_by_role("button", name="Step").click()
+            form = page.locator(".parley-move-form:visible", has_text="Your move · round 1")
+            form.wait_for()
+            page.get_by_text("Round 1: your move (city)").wait_for()
+            # A refused move comes back with the grammar's message; nothing is played.
+            choose(page, "Action", "concede")
+            page.get_by_label(VALUE, exact=True).fill("0")
+            page.get_by_role("button", name="Send move").click()
+            page.get_by_text(
+                "Not accepted: concede to 0 does not move toward the others"
+            ).wait_for()
+            page.screenshot(path=tmp_path / "refused.png", full_page=True)
+            counter(page, "Round 0 of 10")
+            # Any value of the issue's grid: 47 is not on the agents' coarse grid.
+            choose(page, "Action", "propose")
+            page.get_by_label(VALUE, exact=True).fill("47")
+            page.get_by_label("Public message (optional)").fill("Meet me at 47")
+            page.get_by_role("button", name="Send move").click()
+            counter(page, "Round 1 of 10")
+            page.get_by_text("Meet me at 47").first.wait_for()  # city's move in the feed
+            page.screenshot(path=tmp_path / "seat.png")
+
+            choose(page, "Seconds per round", "0.5")
+            page.get_by_role("button", name="▶ Play").click()
+            ended = page.get_by_text("The negotiation has ended: Reset to play again.")
+            send = page.get_by_role("button", name="Send move")
+            deadline = time.monotonic() + GAME_TIMEOUT_S
+            turns, answered = 0, None
+            while not ended.is_visible():
+                assert time.monotonic() < deadline, "the negotiation did not end in time"
+                title = turn_title(page)
+                if title is not None and title != answered and send.is_enabled():
+                    choose(page, "Action", "accept")
+                    send.click()
+                    answered, turns = title, turns + 1
+                time.sleep(0.2)
+            assert turns >= 1
+            outcome = page.get_by_text("Compromise at").or_(page.get_by_text("Authority decision"))
+            outcome.first.wait_for()
+            assert page.locator(".parley-move-form:visible").count() == 0  # no form at the end
+        finally:
+            browser.close()
