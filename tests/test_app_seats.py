@@ -167,6 +167,31 @@ def test_stop_while_a_person_is_to_move_ends_the_round_and_its_threads_at_once()
     wait_for(lambda: not run_threads(earlier), 5)
 
 
+def test_pause_while_a_person_is_to_move_ends_play_after_that_round_and_reset_is_at_once():
+    models = Models()
+    box, rc = solara.render(
+        LivePanel(params(seats="city=human"), models, play_seconds=0.05), handle_error=False
+    )
+    button(rc, "▶ Play").click()
+    wait_for(lambda: "Your move · round 1" in text_of(box))
+    button(rc, "❚❚ Pause").click()
+    wait_for(lambda: "paused after this turn" in text_of(box))
+    rc.find(v.Select, label="Action").widget.v_model = "hold"
+    button(rc, "Send move").click()  # the turn in progress still takes the move
+    wait_for(lambda: "Round 1 of 10" in text_of(box))
+    time.sleep(0.5)
+    assert "Your move · round 2" not in text_of(box) and len(models.last.history) == 1
+    assert not button(rc, "Step").disabled
+    button(rc, "Step").click()  # one more round, waiting for city again
+    wait_for(lambda: "Your move · round 2" in text_of(box))
+    earlier = len(models.built)
+    button(rc, "Reset").click()  # while city is to move: a new run at once
+    wait_for(lambda: len(models.built) == earlier + 1 and "Round 0 of 10" in text_of(box), 5)
+    assert "Step or Play: your move form appears here" in text_of(box)
+    assert len(models.built[-2].history) == 1  # the abandoned round 2 was not played
+    rc.close()
+
+
 def test_play_goes_on_round_after_round_as_the_person_moves():
     models = Models()
     box, rc = solara.render(

@@ -247,7 +247,12 @@ class _Runner:
 
     def _resume_round(self) -> Progress | None:
         """Open the gate of a paused round (under ``cv``); its new progress, else None."""
-        if self.progress is None or not self.progress.paused:
+        if self.progress is None:
+            # Paused during a round's last turn (e.g. a person's): that round ended with the
+            # gate closed, and the next round must not wait at it.
+            self.gate.open()
+            return None
+        if not self.progress.paused:
             return None
         self.progress = replace(self.progress, paused=False)
         self.gate.open()
