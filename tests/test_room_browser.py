@@ -178,3 +178,37 @@ def test_a_room_survives_a_server_restart_between_two_moves(tmp_path) -> None:
     moves = res["moves"]
     first = moves[(moves["round"] == 1) & (moves.party == "operator")].iloc[0]
     assert first.action == "propose" and first.policy == "human"
+
+
+def test_a_time_limit_holds_for_an_idle_seat_and_close_room_saves_a_stopped_run(
+    room_server,
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    url, rooms = room_server
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        try:
+            facilitator = browser.new_context().new_page()
+            facilitator.set_default_timeout(60_000)
+            facilitator.goto(f"{url}?facilitator={KEY}")
+            facilitator.get_by_label("Seconds per turn (blank: no limit)").fill("1.5")
+            facilitator.get_by_label("person plays city").check()
+            facilitator.get_by_role("button", name="Open room").click()
+            facilitator.locator("a.parley-seat-link").first.wait_for()
+            # Nobody plays city: each turn runs out and is a hold; the rounds go on.
+            facilitator.locator(".parley-round", has_text="Round 1 of 10").wait_for()
+            facilitator.get_by_role("button", name="Close room").click()
+            facilitator.get_by_text("Saved to").wait_for()
+            facilitator.get_by_text("the facilitator closed the room").first.wait_for()
+            assert facilitator.get_by_role("button", name="Close room").count() == 0
+        finally:
+            browser.close()
+
+    (saved,) = [d for d in rooms.iterdir() if d.is_dir()]
+    res = load_results(saved)
+    runs, moves = res["runs"], res["moves"]
+    assert runs.outcome[0] == "stopped"
+    assert runs.stop_reason[0] == "city: the facilitator closed the room"
+    assert runs.human_time_limit[0] == 1.5
+    assert set(moves[moves.party == "city"].action) == {"hold"}
