@@ -58,9 +58,10 @@ app: setup
 	$(BIN)/python scripts/solara_assets.py
 	$(BIN)/parley app $(ARGS)
 
-# Regenerate the README's screenshot of the app (docs/img/app.png) with the browser test.
+# Regenerate the README's screenshots of the app (docs/img/app*.png) with the browser tests.
 screenshot: setup-browser
-	PARLEY_APP_SCREENSHOT=docs/img/app.png $(BIN)/python -m pytest -q tests/test_app_browser.py
+	PARLEY_APP_SCREENSHOT=docs/img/app.png $(BIN)/python -m pytest -q tests/test_app_browser.py \
+	  tests/test_app_seats_browser.py
 
 lint: setup
 	$(BIN)/ruff check --fix parley tests benchmarks

@@ -9,8 +9,11 @@ negotiation ends in a compromise or an authority decision. Skips locally as
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from test_app_browser import CHROMIUM, CHROMIUM_FLAGS, choose, counter, missing, serve_app
@@ -27,6 +30,20 @@ def app(tmp_path) -> Iterator[str]:
         pytest.skip(reason)
     with serve_app({}, tmp_path / "solara.log") as url:
         yield url
+
+
+def save_shot(element, path: Path) -> None:
+    """Screenshot ``element``; with ``PARLEY_APP_SCREENSHOT`` (``make screenshot``) also next
+    to it as ``<stem>-seat.png`` (docs/img/app-seat.png)."""
+    page = element.page
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": 1400})  # the card, whole
+    element.scroll_into_view_if_needed()
+    element.screenshot(path=path)
+    page.set_viewport_size(size)
+    target = os.environ.get("PARLEY_APP_SCREENSHOT")
+    if target:
+        shutil.copyfile(path, Path(target).parent / f"{Path(target).stem}-seat.png")
 
 
 def turn_title(page) -> str | None:
@@ -65,7 +82,7 @@ def test_a_person_plays_a_seat_against_heuristic_agents_to_an_outcome(app, tmp_p
             page.get_by_text(
                 "Not accepted: concede to 0 does not move toward the others"
             ).wait_for()
-            page.screenshot(path=tmp_path / "refused.png", full_page=True)
+            save_shot(page.locator(".parley-human-seat"), tmp_path / "seat-refused.png")
             counter(page, "Round 0 of 10")
             # Any value of the issue's grid: 47 is not on the agents' coarse grid.
             choose(page, "Action", "propose")
