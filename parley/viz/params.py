@@ -34,6 +34,9 @@ def extra_scenarios() -> list[str]:
 def model_params(scenarios: Sequence[str] = ()) -> dict[str, Any]:
     """SolaraViz-style parameter specs: user inputs (dicts with ``type``) and fixed values.
 
+    One type is parley's own: ``Seats`` (the human seats of ``seats``, a checkbox per party
+    of the chosen scenario; drawn by :mod:`parley.viz.settings`).
+
     Args:
         scenarios: scenario files offered after the built-in names.
     """

@@ -515,7 +515,10 @@ class LiveRun:
 
     def _publish_sent(self, runner: _Runner, party: str) -> None:
         """``party``'s move was taken (the grammar checks it now): its form closes."""
-        sent = lambda x: replace(x, turn=False, error=None) if x.party == party else x  # noqa: E731
+
+        def sent(seat: SeatState) -> SeatState:
+            return replace(seat, turn=False, error=None) if seat.party == party else seat
+
         self._set(runner, lambda s: replace(s, seats=tuple(sent(x) for x in s.seats)))
 
     def _publish_error(self, runner: _Runner, error: str) -> None:
