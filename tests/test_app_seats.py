@@ -209,6 +209,23 @@ def test_play_goes_on_round_after_round_as_the_person_moves():
     rc.close()
 
 
+def test_in_the_sequential_order_a_person_sees_the_earlier_moves_of_the_round():
+    from parley.viz.runner import LiveRun
+
+    run = LiveRun(NegotiationModel)
+    run.reset({"policy": "heuristic", "seats": "city=human", "turn_order": "sequential", "rng": 2})
+    run.step()
+    wait_for(lambda: run.state.waiting == ("city",))
+    seat = run.state.seats[0]
+    earlier = "; ".join(f"{m.party} {m.action.describe()}" for m in run.model.this_round)
+    assert earlier and f"R1: {earlier}" in seat.history  # the shuffled order's earlier turns
+    assert run.submit("city", Action(kind="hold"))
+    assert not run.submit("city", Action(kind="hold"))  # a second click is not kept
+    wait_for(lambda: run.state.view.round == 1)
+    assert city_move(run.model, 1).action.kind == "hold"
+    run.close()
+
+
 # -- the move form: any value on the grid -----------------------------------------------
 def seat_turn(party: str = "city") -> SeatState:
     model = NegotiationModel(scenario="grid_curtailment", policy="heuristic", rng=0)

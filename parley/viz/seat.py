@@ -79,9 +79,16 @@ def SeatPage(room: Room, party: str):
     elif state.ended is not None:
         solara.Success(f"The negotiation has ended. {state.ended}", classes=["parley-ended"])
     elif state.turn:
-        MoveForm(state, lambda move: room.submit(party, move))
+        MoveForm(state, lambda move: send(room, party, move))
     else:
         solara.Info("Move sent or not your turn yet: waiting for the others…")
+
+
+def send(room: Room, party: str, move: Action) -> None:
+    """Send ``party``'s move if its turn still waits (a second click is not kept for the
+    seat's next turn)."""
+    if room.queues[party].waiting is not None:
+        room.submit(party, move)
 
 
 def on_grid(issue: Issue, value: float) -> float:
