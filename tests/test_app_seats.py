@@ -226,6 +226,25 @@ def test_in_the_sequential_order_a_person_sees_the_earlier_moves_of_the_round():
     run.close()
 
 
+def test_llm_agents_decide_while_the_person_is_still_to_move():
+    from parley.llm.fakes import PuppetLLM, negotiator_responder
+    from parley.viz.runner import LiveRun
+
+    llm = PuppetLLM(negotiator_responder, latency=0.2)
+    run = LiveRun(lambda **kw: NegotiationModel(**kw, llm=llm))
+    run.reset({"policy": "llm", "seats": "city=human", "rng": 0})
+    run.step()
+    wait_for(lambda: run.state.waiting == ("city",))
+    others = {"operator", "industry", "critical", "retail"}
+    wait_for(lambda: set(run.state.progress.decided) == others)  # the agents did not wait
+    assert run.state.view.round == 0 and run.state.busy == 1
+    assert run.submit("city", Action(kind="propose", value=44))
+    wait_for(lambda: run.state.view.round == 1)
+    assert city_move(run.model, 1).action.value == 44.0
+    assert run.model.seating == {**dict.fromkeys(others, "llm"), "city": "human"}
+    run.close()
+
+
 # -- the move form: any value on the grid -----------------------------------------------
 def seat_turn(party: str = "city") -> SeatState:
     model = NegotiationModel(scenario="grid_curtailment", policy="heuristic", rng=0)
