@@ -137,7 +137,7 @@ def test_a_move_from_the_form_reaches_the_model_and_a_refused_one_is_asked_again
     rc.close()
 
 
-RUN_THREADS = ("parley-live-run", "parley-llm-loop", "asyncio")  # the round, its loop, a turn
+RUN_THREADS = ("parley-live-run", "parley-llm-loop", "parley-human-seat")  # round, loop, turn
 
 
 def run_threads(exclude: set[threading.Thread]) -> list[threading.Thread]:
