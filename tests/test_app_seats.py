@@ -331,6 +331,7 @@ def test_close_room_stops_the_run_and_saves_it_as_stopped(tmp_path):
     runs = res["runs"]
     assert runs.outcome[0] == "stopped"
     assert runs.stop_reason[0] == "city: the facilitator closed the room"
+    assert runs.status[0] == "failed"  # as a stopped terminal run: reports leave it out
     moves = res["moves"]
     first = moves[(moves.party == "city") & (moves["round"] == 1)].iloc[0]
     assert first.action == "propose" and first.value == 45.0  # what was played is kept
