@@ -40,7 +40,8 @@ machine's cores. --concurrency 64 keeps 64 runs in flight in one process; --rpm/
 --max-inflight keep under the account's limits (shared out among --jobs processes; with
 --executor dask, among the cluster's workers), and the limiter also slows down when the
 server answers 429 (Retry-After) or reports a budget the calls in flight will spend
-(x-ratelimit-* headers). The progress bar shows calls in flight, calls/s, tokens/s, retries, 429s, ETA and cost.
+(x-ratelimit-* headers). The progress bar shows calls in flight, calls/s, tokens/s,
+retries, 429s, ETA and cost.
 
 resuming: run the same command again on the same --out to finish an interrupted sweep;
 finished runs are skipped, failed ones are tried again. Load results in Python with
