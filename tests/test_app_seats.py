@@ -39,7 +39,7 @@ def text_of(widget) -> str:
     return "\n".join(out)
 
 
-def wait_for(check: Callable[[], bool], timeout: float = 20.0) -> None:
+def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, "condition not met in time"
