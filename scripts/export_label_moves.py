@@ -2,7 +2,9 @@
 
 Replays ``notebooks/data/reflection_cache.sqlite`` (grid_curtailment, seed 7, every recorded
 condition) and writes one row per move to ``tests/data/coherence_labels.csv``, keeping any
-labels already in that file (matched on condition, round and party). The labels — ``leak``,
+labels already in that file for the same moves. Labels are never carried over to moves of
+another recording (after the prompts changed, say): then it refuses and names the file, and
+you write the new recording's moves to another ``--out``. The labels — ``leak``,
 ``recite``, ``self_harm``, ``mismatch``, 0 or 1 — are filled in by a person reading each move
 against the party's brief; ``tests/test_coherence.py`` compares :mod:`parley.coherence` with
 them::
@@ -54,8 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     manifest = json.loads((args.cache.parent / "reflection_cache.json").read_text())
     moves = replayed_moves(args.cache, manifest)
     if args.out.exists():
-        old = pd.read_csv(args.out)[KEY + LABELS]
-        moves = moves.merge(old, on=KEY, how="left")
+        old = pd.read_csv(args.out)
+        same = moves[COLUMNS].astype(str).equals(old[COLUMNS].astype(str))
+        if not same:
+            sys.exit(
+                f"{args.out} labels the moves of another recording (the moves differ): "
+                "write these to another --out"
+            )
+        moves = moves.merge(old[KEY + LABELS], on=KEY, how="left")
     for label in LABELS:
         if label not in moves.columns:
             moves[label] = pd.NA
