@@ -356,3 +356,9 @@ def test_app_checks_a_replay_directory_before_serving(capsys, tmp_path, results)
     fails_in_one_line(capsys, ["app", "--replay", str(tmp_path / "notes")], "not a parley results")
     broken = corrupted(results, tmp_path, lambda d: (d / "manifest.json").write_text("{"))
     fails_in_one_line(capsys, ["app", "--replay", str(broken)], "manifest.json")
+
+
+def test_app_out_must_be_a_folder(capsys, tmp_path) -> None:
+    a_file = tmp_path / "results.txt"
+    a_file.write_text("not a folder")
+    fails_in_one_line(capsys, ["app", "--out", str(a_file)], "exists and is not a directory")

@@ -56,7 +56,9 @@ def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> float:
 class Page:
     """What a page does with a LiveRun: keep the latest state, confirm each view it draws."""
 
-    def __init__(self, llm=None, play_seconds: float = 0.05, confirm: bool = True) -> None:
+    def __init__(
+        self, llm=None, play_seconds: float = 0.05, confirm: bool = True, out_dir=None
+    ) -> None:
         self.states: list[LiveState] = []
         self.views: list[tuple[float, RunView]] = []  # (when published, view)
         self.confirm = confirm
@@ -68,7 +70,7 @@ class Page:
                 else NegotiationModel(**kwargs)
             )
 
-        self.run = LiveRun(factory, self.publish, play_seconds=play_seconds)
+        self.run = LiveRun(factory, self.publish, play_seconds=play_seconds, out_dir=out_dir)
 
     def publish(self, state: LiveState) -> None:
         self.states.append(state)
@@ -135,6 +137,31 @@ def test_pause_during_play_of_rule_based_rounds_stops_after_the_round():
     held = page.state.view.round
     time.sleep(0.8)
     assert page.state.view.round == held and not page.state.playing
+
+
+# -- Saving (parley app --out) ---------------------------------------------------------------
+def test_a_finished_live_run_is_saved_as_a_results_directory_and_a_stopped_one_is_not(
+    tmp_path,
+):
+    from parley.experiments.storage import load_results
+
+    page = Page(play_seconds=0.0, out_dir=tmp_path)
+    page.run.reset({"policy": "heuristic", "rng": 3, "max_rounds": 4})
+    page.run.play()
+    wait_for(lambda: page.state.saved is not None)
+    (saved,) = tmp_path.iterdir()
+    assert str(saved) == page.state.saved and "grid_curtailment-seed3" in saved.name
+    results = load_results(saved)
+    assert results.manifest["parameters"]["rng"] == 3 and results.manifest["app"] is True
+    assert results["runs"]["status"].iloc[0] == "ok"
+    assert results["rounds"]["round"].max() == page.state.view.round  # with round 0
+    # a run stopped mid-way is not a finished run: nothing more is saved
+    page.run.reset({"policy": "heuristic", "rng": 4})
+    page.run.step()
+    wait_for(lambda: page.state.view.round == 1)
+    page.run.stop()
+    time.sleep(0.3)
+    assert len(list(tmp_path.iterdir())) == 1 and page.state.saved is None
 
 
 # -- Stop, Reset, a closed tab ---------------------------------------------------------------

@@ -16,6 +16,7 @@ DEFAULT_PORT = 8765
 SCENARIOS_ENV = "PARLEY_APP_SCENARIOS"
 REPLAY_ENV = "PARLEY_APP_REPLAY"
 ROOM_ENV = "PARLEY_APP_ROOM"
+OUT_ENV = "PARLEY_APP_OUT"
 FACILITATOR_ENV = "PARLEY_APP_FACILITATOR_KEY"
 
 
@@ -56,6 +57,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "link (printed) opens rooms and shows everything; finished rooms are saved in DIR "
         "(a folder for `parley report ... --reference DIR`); unfinished rooms are kept there "
         "as they play and reopen, same seat links, when the app starts again on DIR",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="save every negotiation the live page finishes (people's seats included) into "
+        "DIR as a results directory, one per run, for `parley report` and --replay "
+        "(default: nothing is saved)",
     )
     p.set_defaults(func=run)
 
@@ -123,6 +132,11 @@ def run(args: argparse.Namespace) -> int:
             f"http://{args.host}:{args.port}/?facilitator={key}\nrooms are kept in {room_dir} "
             "(finished ones as results directories; unfinished ones reopen at the next start)"
         )
+    if args.out:
+        out_dir = Path(args.out).expanduser().resolve()
+        if out_dir.exists() and not out_dir.is_dir():
+            raise UserError(f"{out_dir}: exists and is not a directory")
+        env[OUT_ENV] = str(out_dir)
     check_free(args.host, args.port)
     print(f"parley app: serving on http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
     if facilitator:

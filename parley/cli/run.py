@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
                 raise
             reason = failure_reason(err)  # "configuration fault (kind): the server's message"
             if args.out:  # what was played (and paid for) stays on disk
-                save(args.out, model, config, args.seed, failure=reason, fault=err.fault)
+                save(args.out, model, failure=reason, fault=err.fault)
             raise UserError(reason) from None
         tables = model.datacollector.tables
         screen = screen_run(tables["moves"], tables["calls"])
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         if note is not None:
             print(note, file=sys.stderr)
         if args.out:
-            save(args.out, model, config, args.seed)
+            save(args.out, model)
         if seats is not None and seats.queue.closed and _stopped(model):
             kept = f"; what was played is in {args.out}" if args.out else ""
             raise UserError(
@@ -134,27 +134,11 @@ def invalid_text(model: Any, reason: str | None) -> str:
     return f"Invalid run: {reason}{ended}."
 
 
-def save(
-    out_dir: str,
-    model: Any,
-    config: Any,
-    seed: int,
-    failure: str | None = None,
-    fault: str | None = None,
-) -> None:
+def save(out_dir: str, model: Any, failure: str | None = None, fault: str | None = None) -> None:
     """Write the run's tables (status and reason in ``runs``) and its manifest."""
-    from parley.experiments.manifest import build_manifest
-    from parley.experiments.records import run_frames
-    from parley.experiments.storage import write_results
+    from parley.experiments.saving import save_run
 
-    frames = run_frames(model)
-    if failure is not None:
-        frames["runs"] = frames["runs"].assign(status="failed", error=failure, fault=fault)
-    status = str(frames["runs"]["status"].iloc[0])
-    profile = getattr(model.llm, "profile", None)  # the provider profile used
-    parameters = {**config.to_manifest(), "rng": seed}
-    manifest = build_manifest("run", parameters, status=status, profile=profile)
-    path = write_results(out_dir, frames, manifest)
+    path = save_run(out_dir, model, failure=failure, fault=fault)
     print(
         f"Wrote {path}/ (runs, rounds, agents, moves, calls .parquet + manifest.json)",
         file=sys.stderr,

@@ -20,6 +20,7 @@ the round waits for that move while the agents' turns go on in the run's threads
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, cast
@@ -32,6 +33,7 @@ from parley.viz.components import RunViews
 from parley.viz.params import model_kwargs
 from parley.viz.runner import (
     DEFAULT_PLAY_SECONDS,
+    OUT_ENV,
     PLAY_SPEEDS,
     LiveRun,
     LiveState,
@@ -75,7 +77,9 @@ def LivePanel(
             with context:
                 apply()
 
-    run = solara.use_memo(lambda: LiveRun(factory, publish, play_seconds), [])
+    run = solara.use_memo(
+        lambda: LiveRun(factory, publish, play_seconds, out_dir=os.environ.get(OUT_ENV)), []
+    )
     speed = solara.use_reactive(run.play_seconds)
     run.play_seconds = speed.value
 
@@ -95,6 +99,8 @@ def LivePanel(
             solara.Error(state.value.error)
         if state.value.stopped:
             solara.Warning(state.value.stopped)
+        if state.value.saved:
+            solara.Success(f"Saved to {state.value.saved}", classes=["parley-saved"])
     if view is not None and state.value.humans:
         PlayerSeats(
             view.spec,

@@ -37,9 +37,7 @@ from parley.agents.seating import humans
 from parley.concurrency import RunCancelled
 from parley.config import RunConfig
 from parley.experiments.halt import config_fault, failure_reason
-from parley.experiments.manifest import build_manifest
-from parley.experiments.records import run_frames
-from parley.experiments.storage import write_results
+from parley.experiments.saving import save_run
 from parley.grammar import Action
 from parley.llm.factory import make_llm
 from parley.model.model import NegotiationModel
@@ -288,17 +286,16 @@ class Room:
         if self.store is None:
             return
         try:
-            frames = run_frames(self.model)
             reason = None if failure is None else failure_reason(failure)
-            if failure is not None:
-                frames["runs"] = frames["runs"].assign(
-                    status="failed", error=reason, fault=config_fault(failure)
-                )
-            status = str(frames["runs"]["status"].iloc[0])
-            manifest = build_manifest(
-                "run", {**self.params}, room=self.id, status=status, reopened=self.reopened
+            fault = None if failure is None else config_fault(failure)
+            self.saved = save_run(
+                self.store.results_dir,
+                self.model,
+                failure=reason,
+                fault=fault,
+                room=self.id,
+                reopened=self.reopened,
             )
-            self.saved = write_results(self.store.results_dir, frames, manifest)
             self.store.finish("failed" if failure else "finished", self.saved, error=reason)
         except Exception as err:  # the state folder stays: the room is not lost
             log.warning("room %s could not be saved", self.id, exc_info=True)

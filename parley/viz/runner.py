@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from parley.agents.human import MoveQueue, MoveRequest
@@ -37,6 +39,7 @@ from parley.agents.observation import Decision, Observation
 from parley.agents.policy import RulePolicy
 from parley.agents.seating import humans
 from parley.concurrency import RunCancelled
+from parley.experiments.saving import save_run
 from parley.grammar import Action
 from parley.model.model import NegotiationModel
 from parley.viz.errors import describe_error
@@ -49,6 +52,8 @@ ModelFactory = Callable[..., NegotiationModel]
 #: Seconds each round stays on screen while playing: the presenter's choices, and the default.
 PLAY_SPEEDS = (0.5, 1.0, 2.0, 4.0)
 DEFAULT_PLAY_SECONDS = 1.0
+#: Set by ``parley app --out DIR``: the folder finished live runs are saved into.
+OUT_ENV = "PARLEY_APP_OUT"
 TICK_S = 1.0  # how often the elapsed time of a running LLM round is refreshed
 SHOWN_TIMEOUT_S = 10.0  # Play goes on even if a page never confirms that it drew a round
 
@@ -95,6 +100,7 @@ class LiveState:
     paused: bool = False  # ... and it waits paused between two turns
     humans: tuple[str, ...] = ()  # the parties a person at this screen plays
     seats: tuple[SeatState, ...] = ()  # their latest turns (``turn``: waiting for a move)
+    saved: str | None = None  # where the finished run was saved (``parley app --out``)
 
     @property
     def waiting(self) -> tuple[str, ...]:
@@ -282,6 +288,7 @@ class _Runner:
                     self.playing = False
                 self.live._publish_playing(self, False)
                 if not view.running:
+                    self.live._save(self)
                     return
             self._hold(view.round)
 
@@ -362,6 +369,8 @@ class LiveRun:
             one that injects an in-process LLM double).
         publish: called with every new :class:`LiveState` (from any thread).
         play_seconds: how long Play shows each round.
+        out_dir: folder every finished run is saved into as a results directory
+            (``<out_dir>/<time>-<scenario>-seed<seed>``), or None to keep nothing.
     """
 
     def __init__(
@@ -369,10 +378,12 @@ class LiveRun:
         factory: ModelFactory = NegotiationModel,
         publish: Callable[[LiveState], None] | None = None,
         play_seconds: float = DEFAULT_PLAY_SECONDS,
+        out_dir: str | Path | None = None,
     ) -> None:
         self.factory = factory
         self.publish = publish or (lambda _state: None)
         self.play_seconds = play_seconds
+        self.out_dir = Path(out_dir) if out_dir else None
         self.state = LiveState()
         self._lock = threading.Lock()
         self._runner: _Runner | None = None
@@ -520,6 +531,22 @@ class LiveRun:
             return replace(seat, turn=False, error=None) if seat.party == party else seat
 
         self._set(runner, lambda s: replace(s, seats=tuple(sent(x) for x in s.seats)))
+
+    def _save(self, runner: _Runner) -> None:
+        """Save ``runner``'s finished run into :attr:`out_dir` (a run stopped, reset or
+        failed is not a finished run: nothing is saved)."""
+        if self.out_dir is None or runner.cancelled:
+            return
+        model = runner.model
+        scenario = Path(str(model.params.get("scenario"))).stem
+        name = f"{time.strftime('%Y%m%d-%H%M%S')}-{scenario}-seed{model.params.get('rng')}"
+        try:
+            path = save_run(self.out_dir / f"{name}-{secrets.token_hex(2)}", model, app=True)
+        except Exception as err:  # the run stays on the page; the saving failed, say so
+            log.warning("saving the run failed", exc_info=True)
+            self._publish_error(runner, f"the run could not be saved: {describe_error(err)}")
+            return
+        self._set(runner, lambda s: replace(s, saved=str(path)))
 
     def _publish_error(self, runner: _Runner, error: str) -> None:
         self._set(
