@@ -5,10 +5,10 @@ baselines.
 ``tests/data/coherence_labels.csv`` holds the 75 moves of the notebook recording made with
 the first prompts (grid_curtailment, seed 7, five conditions, ``qwen2.5-0.5b``; exported by
 ``scripts/export_label_moves.py``; the shipped recording was re-made with the coherent
-prompts, whose messages the screen rarely flags), each labelled by a person reading it against the party's
-brief. The labels are the meaning of the measures, the functions are mechanical
-approximations: precision and recall are printed (``pytest -s``) and bounded below here.
-"""
+prompts, whose messages the screen rarely flags), each labelled by a person reading it
+against the party's brief. The labels are the meaning of the measures, the functions are
+mechanical approximations: precision and recall are printed (``pytest -s``) and bounded
+below here. """
 
 from __future__ import annotations
 
