@@ -8,7 +8,7 @@ the first prompts (grid_curtailment, seed 7, five conditions, ``qwen2.5-0.5b``; 
 prompts, whose messages the screen rarely flags), each labelled by a person reading it
 against the party's brief. The labels are the meaning of the measures, the functions are
 mechanical approximations: precision and recall are printed (``pytest -s``) and bounded
-below here. """
+below here."""
 
 from __future__ import annotations
 
