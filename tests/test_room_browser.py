@@ -133,11 +133,11 @@ def test_two_people_play_one_room_and_a_reload_reconnects(room_server) -> None:
 
 
 def test_a_room_survives_a_server_restart_between_two_moves(tmp_path) -> None:
-    from playwright.sync_api import sync_playwright
-
     reason = missing()
     if reason:
         pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
     rooms = tmp_path / "class"
     env = {"PARLEY_APP_ROOM": str(rooms), "PARLEY_APP_FACILITATOR_KEY": KEY}
     port = free_port()
