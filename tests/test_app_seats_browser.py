@@ -102,8 +102,11 @@ def test_a_person_plays_a_seat_against_heuristic_agents_to_an_outcome(app, tmp_p
             while not ended.is_visible():
                 assert time.monotonic() < deadline, "the negotiation did not end in time"
                 title = turn_title(page)
-                if title is not None and title != answered and send.is_enabled():
-                    choose(page, "Action", "accept")
+                # accept each turn once; should the grammar refuse it (no standing proposal
+                # to take), the turn is asked again: hold, which is always valid
+                refused = page.locator(".parley-refused:visible").count() > 0
+                if title is not None and send.is_enabled() and (title != answered or refused):
+                    choose(page, "Action", "hold" if refused else "accept")
                     send.click()
                     answered, turns = title, turns + 1
                 time.sleep(0.2)
