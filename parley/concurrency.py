@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import inspect
 import threading
 from collections.abc import Awaitable, Coroutine, Sequence
 from typing import Any
@@ -23,20 +24,20 @@ async def gather_bounded[T](coros: Sequence[Awaitable[T]], limit: int) -> list[T
     semaphore = asyncio.Semaphore(max(1, limit))
 
     async def one(coro: Awaitable[T]) -> T:
-        started = False
-        try:
-            async with semaphore:
-                started = True
-                return await coro
-        finally:
-            if not started and isinstance(coro, Coroutine):  # cancelled while queued
-                coro.close()
+        async with semaphore:
+            return await coro
 
     try:
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(one(c)) for c in coros]
     except* BaseException as failed:
         raise failed.exceptions[0] from None
+    finally:  # cancelled while queued, or before its task ever ran: closed, never awaited
+        for coro in coros:
+            if not isinstance(coro, Coroutine):
+                continue
+            if inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
+                coro.close()
     return [task.result() for task in tasks]
 
 

@@ -73,7 +73,26 @@ ASKED_GRACE_S = 2.0
 CLOSED = "the facilitator closed the room"
 
 
-class Room:
+class Watched:
+    """A version that pages wait on: :meth:`_bump` after every change they should see."""
+
+    def __init__(self) -> None:
+        self.version = 0
+        self._changed = threading.Condition()
+
+    def _bump(self) -> None:
+        with self._changed:
+            self.version += 1
+            self._changed.notify_all()
+
+    def wait_change(self, seen: int, timeout: float) -> int:
+        """Block until the version differs from ``seen`` (or ``timeout``); the version."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.version != seen, timeout=timeout)
+            return self.version
+
+
+class Room(Watched):
     """One negotiation with human seats, played in a background thread.
 
     Args:
@@ -93,6 +112,7 @@ class Room:
         *,
         saved: SavedRoom | None = None,
     ) -> None:
+        super().__init__()
         params = dict(saved.params if saved is not None else params)
         people = humans(params.get("seats"))
         if not people:
@@ -124,7 +144,6 @@ class Room:
         self._replayed = threading.Event()
         if not self._to_replay:
             self._replayed.set()
-        self._changed = threading.Condition()
         self.model = self._build(params, new=saved is None)
         for agent in self.model.negotiators:
             if agent.party_id in self.sources:
@@ -133,7 +152,6 @@ class Room:
         self.params = dict(self.model.params)
         self.saved: Path | None = None
         self.error: str | None = None
-        self.version = 0
         self._suspended = False
         self._requests: dict[str, MoveRequest | None] = dict.fromkeys(people)
         self.view: RunView = live_view(self.model)
@@ -302,17 +320,6 @@ class Room:
             self.error = f"The room's run could not be saved: {describe_error(err)}"
 
     # -- what pages read -----------------------------------------------------------------
-    def _bump(self) -> None:
-        with self._changed:
-            self.version += 1
-            self._changed.notify_all()
-
-    def wait_change(self, seen: int, timeout: float) -> int:
-        """Block until the room's version differs from ``seen`` (or ``timeout``); the version."""
-        with self._changed:
-            self._changed.wait_for(lambda: self.version != seen, timeout=timeout)
-            return self.version
-
     def seat_state(self, party: str) -> SeatState:
         """The snapshot ``party``'s page draws (the pending request, if it is their turn)."""
         request = self._requests.get(party)
@@ -341,14 +348,13 @@ class Room:
         )
 
 
-class Rooms:
+class Rooms(Watched):
     """The rooms of one server process (pages of every browser session share it)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._rooms: dict[str, Room] = {}
         self._lock = threading.Lock()
-        self._changed = threading.Condition()
-        self.version = 0
 
     def open(self, params: dict[str, Any], out_dir: str | Path | None = None) -> Room:
         room = Room(params, out_dir)
@@ -393,15 +399,7 @@ class Rooms:
     def _add(self, room: Room) -> None:
         with self._lock:
             self._rooms[room.id] = room
-        with self._changed:
-            self.version += 1
-            self._changed.notify_all()
-
-    def wait_change(self, seen: int, timeout: float) -> int:
-        """Block until a room is opened (version differs from ``seen``) or ``timeout``."""
-        with self._changed:
-            self._changed.wait_for(lambda: self.version != seen, timeout=timeout)
-            return self.version
+        self._bump()
 
     def get(self, room_id: str) -> Room | None:
         with self._lock:

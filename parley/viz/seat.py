@@ -26,7 +26,7 @@ from parley.scenarios.schema import Issue, Scenario
 from parley.viz.turn import SeatState
 
 if TYPE_CHECKING:
-    from parley.viz.room import Room, Rooms
+    from parley.viz.room import Room, Watched
 
 VALUE_ACTIONS = {k.value for k in VALUE_KINDS}
 SEND, SEAT_LABEL = "Send move", "person plays {party}"
@@ -38,7 +38,7 @@ CHOOSER_CSS = """
 """
 
 
-def use_version(source: Room | Rooms) -> int:
+def use_version(source: Watched) -> int:
     """``source``'s version, re-rendering the calling component whenever it changes.
 
     A worker thread waits on ``source`` (people's moves, rounds ending, rooms opened) for
