@@ -31,7 +31,7 @@ from parley.experiments.storage import write_results
 from parley.experiments.sweep import run_sweep
 from parley.llm.fake_server import FakeOpenAIServer
 from parley.model.model import NegotiationModel
-from parley.viz.params import REPLAY_ENV
+from parley.viz.env import REPLAY_ENV
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [

@@ -19,10 +19,11 @@ from parley import load_results
 from parley.agents.human import MoveRequest
 from parley.grammar import Action
 from parley.model.model import NegotiationModel
+from parley.viz.env import ROOM_ENV
 from parley.viz.live import LivePanel
 from parley.viz.page import ParleyApp
 from parley.viz.params import changed, initial_values, model_params, time_limit_value
-from parley.viz.room import ROOM_ENV, ROOMS, Rooms
+from parley.viz.room import ROOMS, Rooms
 from parley.viz.seat import MoveForm
 from parley.viz.turn import SeatState, turn_state
 

@@ -10,14 +10,9 @@ import sys
 from pathlib import Path
 
 from parley.cli import UserError
+from parley.viz.env import FACILITATOR_ENV, OUT_ENV, REPLAY_ENV, ROOM_ENV, SCENARIOS_ENV
 
 DEFAULT_PORT = 8765
-# Kept in step with parley.viz.params (not imported: the CLI must not load solara to parse).
-SCENARIOS_ENV = "PARLEY_APP_SCENARIOS"
-REPLAY_ENV = "PARLEY_APP_REPLAY"
-ROOM_ENV = "PARLEY_APP_ROOM"
-OUT_ENV = "PARLEY_APP_OUT"
-FACILITATOR_ENV = "PARLEY_APP_FACILITATOR_KEY"
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -13,10 +13,10 @@ import os
 import solara
 from solara.server import settings
 
+from parley.viz.env import REPLAY_ENV, ROOM_ENV
 from parley.viz.page import ParleyApp
-from parley.viz.params import REPLAY_ENV, extra_scenarios
+from parley.viz.params import extra_scenarios
 
-ROOM_ENV = "PARLEY_APP_ROOM"  # as parley.viz.room (not imported: room mode is opt-in)
 # Solara's "This website runs on Solara" banner sits over the page's bottom-right corner
 # (the run metrics): a page shown to a room has nothing covered.
 settings.theme.show_banner = False

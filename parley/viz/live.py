@@ -30,10 +30,10 @@ from mesa.visualization.utils import update_counter
 
 from parley.model.model import NegotiationModel
 from parley.viz.components import RunViews
+from parley.viz.env import OUT_ENV
 from parley.viz.params import model_kwargs
 from parley.viz.runner import (
     DEFAULT_PLAY_SECONDS,
-    OUT_ENV,
     PLAY_SPEEDS,
     LiveRun,
     LiveState,

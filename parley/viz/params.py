@@ -16,11 +16,8 @@ from typing import Any
 from parley.agents.seating import format_seating, parse_seats
 from parley.config import CHOICES, DEFAULT_MODELS, RunConfig
 from parley.scenarios.loader import ScenarioError, builtin_names, load_scenario
+from parley.viz.env import SCENARIOS_ENV
 
-#: Extra scenario files offered in the app (``os.pathsep``-separated; set by ``parley app``).
-SCENARIOS_ENV = "PARLEY_APP_SCENARIOS"
-#: A results directory the app opens for replay at start (set by ``parley app --replay``).
-REPLAY_ENV = "PARLEY_APP_REPLAY"
 #: Parameters that only an LLM policy uses (the settings hide them for rule-based ones).
 LLM_KEYS = ("condition", "backend", "model", "base_url")
 MAX_ROUNDS_LIMIT = 60

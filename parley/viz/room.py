@@ -61,10 +61,6 @@ from parley.viz.view import RunView, live_view
 
 log = logging.getLogger(__name__)
 
-#: Set by ``parley app --room DIR``: the folder rooms are kept in (and finished ones saved).
-ROOM_ENV = "PARLEY_APP_ROOM"
-#: Set by ``parley app --room``: the facilitator's secret (printed in the facilitator link).
-FACILITATOR_ENV = "PARLEY_APP_FACILITATOR_KEY"
 #: How long a reopened room may take to replay its recorded moves at the server's start.
 REPLAY_TIMEOUT_S = 120.0
 #: After its replay, how long to wait for a reopened room to ask a person again.

@@ -29,9 +29,10 @@ from parley.agents.human import private_brief
 from parley.agents.seating import format_seating
 from parley.scenarios.loader import builtin_names, load_scenario
 from parley.viz.components import RunViews
+from parley.viz.env import FACILITATOR_ENV, ROOM_ENV
 from parley.viz.errors import describe_error
 from parley.viz.params import seed_value, time_limit_value
-from parley.viz.room import FACILITATOR_ENV, ROOM_ENV, ROOMS, Room
+from parley.viz.room import ROOMS, Room
 from parley.viz.seat import SeatChooser, SeatPage, use_version
 
 TABLE_POLICIES = ("heuristic", "solver", "llm")

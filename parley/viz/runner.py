@@ -52,8 +52,6 @@ ModelFactory = Callable[..., NegotiationModel]
 #: Seconds each round stays on screen while playing: the presenter's choices, and the default.
 PLAY_SPEEDS = (0.5, 1.0, 2.0, 4.0)
 DEFAULT_PLAY_SECONDS = 1.0
-#: Set by ``parley app --out DIR``: the folder finished live runs are saved into.
-OUT_ENV = "PARLEY_APP_OUT"
 TICK_S = 1.0  # how often the elapsed time of a running LLM round is refreshed
 SHOWN_TIMEOUT_S = 10.0  # Play goes on even if a page never confirms that it drew a round
 
