@@ -20,8 +20,9 @@ from parley.llm.fakes import PuppetLLM, negotiator_responder
 from parley.llm.interface import Completion, Request
 from parley.model.model import NegotiationModel
 from parley.viz.live import LivePanel
+from parley.viz.live_state import LiveState
 from parley.viz.params import initial_values, model_params
-from parley.viz.runner import LiveRun, LiveState
+from parley.viz.runner import LiveRun
 from parley.viz.view import RunView
 
 

@@ -31,15 +31,9 @@ from mesa.visualization.utils import update_counter
 from parley.model.model import NegotiationModel
 from parley.viz.components import RunViews
 from parley.viz.env import OUT_ENV
+from parley.viz.live_state import LiveState, Progress
 from parley.viz.params import model_kwargs
-from parley.viz.runner import (
-    DEFAULT_PLAY_SECONDS,
-    PLAY_SPEEDS,
-    LiveRun,
-    LiveState,
-    ModelFactory,
-    Progress,
-)
+from parley.viz.runner import DEFAULT_PLAY_SECONDS, PLAY_SPEEDS, LiveRun, ModelFactory
 from parley.viz.seat import PlayerSeats
 
 __all__ = ["LivePanel", "ModelFactory"]
