@@ -6,7 +6,8 @@ were made; every move goes through the coherence screen (:mod:`parley.coherence`
 per model and condition: decisions, seconds per decision, invalid turns (still invalid after
 the repair), private leakage, recitation, self-harm, action–message mismatch and any
 (incoherent), each as a share of the decisions, and the targets for the default model
-(leakage <= 10%, recitation <= 5%, self-harm <= 10%, invalid <= 2%). Also *echo*: the
+(leakage <= 10%, recitation <= 5%, self-harm <= 10%, invalid <= 2%); with two or more
+conditions, also each model's conditions taken together (``(all)``). Also *echo*: the
 message repeats one of the rules' good replies word for word with its own number (coherent,
 not incoherent, but not the party's own words either).
 
@@ -121,6 +122,27 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def pooled(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per model, every condition measured taken together (each move counts once): what a
+    user of that model meets across the conditions, beside the per-condition rows."""
+    out = []
+    for model_name in dict.fromkeys(r["model"] for r in rows):
+        mine = [r for r in rows if r["model"] == model_name]
+        if len(mine) < 2:
+            continue
+        n = sum(r["decisions"] for r in mine)
+        out.append(
+            {
+                "model": model_name,
+                "condition": "(all)",
+                "decisions": n,
+                "s_per_decision": sum(r["s_per_decision"] * r["decisions"] for r in mine) / n,
+                **{c: sum(r[c] * r["decisions"] for r in mine) / n for c in COLUMNS},
+            }
+        )
+    return out
+
+
 def verdict(row: dict[str, Any]) -> str:
     missed = [f"{k} {row[k]:.0%} > {t:.0%}" for k, t in TARGETS.items() if row[k] > t + 1e-9]
     return "targets met" if not missed else "targets missed: " + ", ".join(missed)
@@ -148,8 +170,8 @@ def main() -> None:
             if args.json:
                 args.json.write_text(json.dumps(rows, indent=2) + "\n")
     print()
-    print(table(rows))
-    for r in rows:
+    print(table(rows + pooled(rows)))
+    for r in rows + pooled(rows):
         print(f"{r['model']} · {r['condition']}: {verdict(r)}")
     print(f"{time.perf_counter() - started:.0f} s in all")
 
