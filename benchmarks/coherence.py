@@ -110,13 +110,13 @@ def measure(
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    head = f"{'model':<14}{'condition':<11}{'dec':>5}{'s/dec':>7}" + "".join(
+    head = f"{'model':<14}{'condition':<16}{'dec':>5}{'s/dec':>7}" + "".join(
         f"{c.replace('_', '-'):>11}" for c in COLUMNS
     )
     lines = [head]
     for r in rows:
         lines.append(
-            f"{r['model']:<14}{r['condition']:<11}{r['decisions']:>5}{r['s_per_decision']:>7.1f}"
+            f"{r['model']:<14}{r['condition']:<16}{r['decisions']:>5}{r['s_per_decision']:>7.1f}"
             + "".join(f"{r[c]:>11.1%}" for c in COLUMNS)
         )
     return "\n".join(lines)
