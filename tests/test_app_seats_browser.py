@@ -55,6 +55,23 @@ def turn_title(page) -> str | None:
         return None
 
 
+def send_until(page, shown, every_s: float = 5.0, timeout_s: float = 60.0) -> None:
+    """Click Send move until ``shown`` (the server's answer) is visible. A click can land
+    where the button was a moment ago: the server re-draws the form after a choice (the value
+    field goes for accept and hold) and, on a loaded machine, that can arrive between
+    Playwright's check of the button and its click. A second click on a turn already answered
+    is ignored by the app, as a person's double click is."""
+    send = page.get_by_role("button", name="Send move")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        send.click()
+        try:
+            shown.wait_for(timeout=every_s * 1_000)
+            return
+        except Exception:
+            assert time.monotonic() < deadline, "the move was never answered"
+
+
 def test_a_person_plays_a_seat_against_heuristic_agents_to_an_outcome(app, tmp_path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -78,18 +95,16 @@ def test_a_person_plays_a_seat_against_heuristic_agents_to_an_outcome(app, tmp_p
             # A refused move comes back with the grammar's message; nothing is played.
             choose(page, "Action", "concede")
             page.get_by_label(VALUE, exact=True).fill("0")
-            page.get_by_role("button", name="Send move").click()
-            page.get_by_text(
-                "Not accepted: concede to 0 does not move toward the others"
-            ).wait_for()
+            send_until(
+                page, page.get_by_text("Not accepted: concede to 0 does not move toward the others")
+            )
             save_shot(page.locator(".parley-human-seat"), tmp_path / "seat-refused.png")
             counter(page, "Round 0 of 10")
             # Any value of the issue's grid: 47 is not on the agents' coarse grid.
             choose(page, "Action", "propose")
             page.get_by_label(VALUE, exact=True).fill("47")
             page.get_by_label("Public message (optional)").fill("Meet me at 47")
-            page.get_by_role("button", name="Send move").click()
-            counter(page, "Round 1 of 10")
+            send_until(page, page.locator(".parley-round:visible", has_text="Round 1 of 10"))
             page.get_by_text("Meet me at 47").first.wait_for()  # city's move in the feed
             page.screenshot(path=tmp_path / "seat.png")
 
@@ -98,17 +113,25 @@ def test_a_person_plays_a_seat_against_heuristic_agents_to_an_outcome(app, tmp_p
             ended = page.get_by_text("The negotiation has ended: Reset to play again.")
             send = page.get_by_role("button", name="Send move")
             deadline = time.monotonic() + GAME_TIMEOUT_S
-            turns, answered = 0, None
+            turns, answered, sent_at = 0, None, 0.0
             while not ended.is_visible():
                 assert time.monotonic() < deadline, "the negotiation did not end in time"
                 title = turn_title(page)
                 # accept each turn once; should the grammar refuse it (no standing proposal
-                # to take), the turn is asked again: hold, which is always valid
+                # to take), the turn is asked again: hold, which is always valid. A turn
+                # still open 5 s after its click is clicked again (see send_until).
                 refused = page.locator(".parley-refused:visible").count() > 0
-                if title is not None and send.is_enabled() and (title != answered or refused):
+                again = title == answered and time.monotonic() - sent_at > 5.0
+                if (
+                    title is not None
+                    and send.is_enabled()
+                    and (title != answered or refused or again)
+                ):
                     choose(page, "Action", "hold" if refused else "accept")
+                    # the server drops the value field for accept and hold: click after that
+                    page.get_by_label(VALUE, exact=True).wait_for(state="detached")
                     send.click()
-                    answered, turns = title, turns + 1
+                    answered, turns, sent_at = title, turns + 1, time.monotonic()
                 time.sleep(0.2)
             assert turns >= 1
             outcome = page.get_by_text("Compromise at").or_(page.get_by_text("Authority decision"))
