@@ -61,6 +61,8 @@ def send_until(page, shown, every_s: float = 5.0, timeout_s: float = 60.0) -> No
     field goes for accept and hold) and, on a loaded machine, that can arrive between
     Playwright's check of the button and its click. A second click on a turn already answered
     is ignored by the app, as a person's double click is."""
+    from playwright.sync_api import TimeoutError as NotYet
+
     send = page.get_by_role("button", name="Send move")
     deadline = time.monotonic() + timeout_s
     while True:
@@ -68,7 +70,7 @@ def send_until(page, shown, every_s: float = 5.0, timeout_s: float = 60.0) -> No
         try:
             shown.wait_for(timeout=every_s * 1_000)
             return
-        except Exception:
+        except NotYet:
             assert time.monotonic() < deadline, "the move was never answered"
 
 
