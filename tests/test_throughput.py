@@ -256,6 +256,9 @@ def test_a_sweep_over_the_servers_rpm_meets_429s_counts_and_recovers_them(tmp_pa
         grid = llm_grid(server.base_url, seeds=(0,), max_retries=5)
         blind = run_sweep(grid, tmp_path / "blind", progress=False, concurrency=4)
         blind_429 = limits.rejected
+        # the blind sweep emptied the server's bucket: let it refill (as a provider's window
+        # does) so that even spacing at the server's own rate starts with its burst in hand
+        time.sleep(0.5 + 0.1)
         paced = run_sweep(
             grid, tmp_path / "paced", progress=False, concurrency=4, rate_caps=RateCaps(rpm=600)
         )
