@@ -27,10 +27,16 @@ from test_app_browser import (
 )
 
 from parley import load_results
+from parley.viz.env import FACILITATOR_ENV, ROOM_ENV
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 KEY = "facilitator-test-key"
 GAME_TIMEOUT_S = 240
+
+
+def room_env(rooms: Path) -> dict[str, str]:
+    """What ``parley app --room DIR`` tells the server: the rooms folder, the facilitator key."""
+    return {ROOM_ENV: str(rooms), FACILITATOR_ENV: KEY}
 
 
 @pytest.fixture
@@ -40,7 +46,7 @@ def room_server(tmp_path) -> Iterator[tuple[str, Path]]:
     if reason:
         pytest.skip(reason)
     rooms = tmp_path / "class"
-    env = {"PARLEY_APP_ROOM": str(rooms), "PARLEY_APP_FACILITATOR_KEY": KEY}
+    env = room_env(rooms)
     with serve_app(env, tmp_path / "solara.log") as url:
         yield url, rooms
 
@@ -139,7 +145,7 @@ def test_a_room_survives_a_server_restart_between_two_moves(tmp_path) -> None:
     from playwright.sync_api import sync_playwright
 
     rooms = tmp_path / "class"
-    env = {"PARLEY_APP_ROOM": str(rooms), "PARLEY_APP_FACILITATOR_KEY": KEY}
+    env = room_env(rooms)
     port = free_port()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
