@@ -21,6 +21,7 @@ from llm_fixtures import (  # noqa: F401
 from parley.llm.cache import CachedLLM, CacheStore, cache_key
 from parley.llm.factory import make_llm
 from parley.llm.fake_server import FakeOpenAIServer
+from parley.llm.fakes import ScriptedLLM
 from parley.llm.interface import LLMError
 from parley.llm.wrappers import UsageLLM, find_layer
 
@@ -146,6 +147,30 @@ def test_every_request_field_and_the_model_take_part_in_the_key():
     assert len(keys) == len(variants) + 2
     assert cache_key("m", "openai", base) not in keys
     assert cache_key("m", "openai", base) == cache_key("m", "openai", ask(seed=1))
+
+
+def test_a_backends_fixed_sampler_settings_take_part_in_the_key():
+    """An answer sampled with another min_p is another answer; no settings, the old key."""
+    base = ask(seed=1)
+    plain = cache_key("m", "embedded", base)
+    assert cache_key("m", "embedded", base, {}) == plain
+    tight, loose = ({"min_p": p} for p in (0.2, 0.05))
+    assert (
+        len(
+            {
+                plain,
+                cache_key("m", "embedded", base, tight),
+                cache_key("m", "embedded", base, loose),
+            }
+        )
+        == 3
+    )
+
+    class Sampled(ScriptedLLM):
+        sampling = tight
+
+    assert CachedLLM(Sampled([]), mode="off").sampling == tight
+    assert CachedLLM(ScriptedLLM([]), mode="off").sampling == {}
 
 
 @pytest.mark.parametrize(

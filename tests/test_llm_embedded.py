@@ -167,6 +167,18 @@ def test_threads_come_from_the_environment(monkeypatch) -> None:
     assert EmbeddedLLM().n_threads == embedded.DEFAULT_THREADS
 
 
+def test_min_p_reaches_llama_cpp_on_every_call() -> None:
+    """The backend's fixed sampler is passed on every call, with or without a schema."""
+    llm = EmbeddedLLM()
+    assert llm.sampling == {"min_p": embedded.MIN_P}
+    plain = Request.of([{"role": "user", "content": "hi"}], temperature=0.8, seed=3)
+    schema = Request.of([{"role": "user", "content": "hi"}], schema={"type": "object"})
+    for request in (plain, schema):
+        kwargs = llm._kwargs(request)
+        assert kwargs["min_p"] == embedded.MIN_P
+        assert (kwargs["temperature"], kwargs["seed"]) == (request.temperature, request.seed)
+
+
 def test_reasoning_effort_is_a_capability_error() -> None:
     request = Request.of([{"role": "user", "content": "hi"}], reasoning_effort="high")
     with pytest.raises(CapabilityError, match="no reasoning mode"):
@@ -224,7 +236,9 @@ def test_real_model_emits_a_schema_valid_action(real_llm: EmbeddedLLM) -> None:
     assert action.value is None or action.value in range(20, 121, 5)
     assert done.usage.prompt_tokens > 50 and done.usage.completion_tokens > 5
     assert done.latency_s > 0 and done.model == "qwen2.5-0.5b"
-    assert done.system_fingerprint and done.system_fingerprint.endswith("1d9614638d18")
+    assert done.system_fingerprint and done.system_fingerprint.endswith(
+        f"1d9614638d18:min_p={embedded.MIN_P}"
+    )
 
 
 @pytest.mark.embedded

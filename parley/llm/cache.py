@@ -1,8 +1,9 @@
 """A record/replay cache of LLM calls in SQLite.
 
-The key is the sha256 of the model's name and backend and every field of the
+The key is the sha256 of the model's name and backend, every field of the
 :class:`~parley.llm.interface.Request` (messages, max_tokens, temperature, seed, schema,
-reasoning effort, sample index). The whole :class:`Completion` is stored, so a replayed
+reasoning effort, sample index) and the sampler settings the backend fixes (the embedded
+model's min_p). The whole :class:`Completion` is stored, so a replayed
 run is bit-identical to the recorded one; replayed completions carry ``cached=True``.
 
 The file uses SQLite's write-ahead log and one statement per write, so several processes
@@ -37,11 +38,20 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS completions (
 )"""
 
 
-def cache_key(model: str, backend: str, request: Request) -> str:
-    """The sha256 hex digest identifying a call (every request field takes part)."""
+def cache_key(
+    model: str, backend: str, request: Request, sampling: dict[str, float] | None = None
+) -> str:
+    """The sha256 hex digest identifying a call (every request field takes part).
+
+    ``sampling`` holds the sampler settings a backend fixes beyond the request (the embedded
+    model's min_p): an answer sampled otherwise is another answer. Empty, it leaves the key
+    as it was before backends had any.
+    """
     # Shallow on purpose: asdict() would deep-copy the schema on every call.
     fields = {f.name: getattr(request, f.name) for f in dataclasses.fields(request)}
-    payload = {"model": model, "backend": backend, "request": fields}
+    payload: dict[str, object] = {"model": model, "backend": backend, "request": fields}
+    if sampling:
+        payload["sampling"] = sampling
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -146,7 +156,7 @@ class CachedLLM(LLMWrapper):
     async def acomplete(self, request: Request) -> Completion:
         if self.store is None:
             return await self.inner.acomplete(request)
-        key = cache_key(self.name, self.backend, request)
+        key = cache_key(self.name, self.backend, request, self.sampling)
         if self.mode in ("replay", "auto"):
             found = self.store.get(key)
             if found is not None:

@@ -29,6 +29,11 @@ from parley.llm.weights import DEFAULT_MODEL, WeightsError, get_model, prepare
 DEFAULT_N_CTX = 4096  # history is windowed: prompts stay ~0.4-1.5k tokens, plus the output budget
 DEFAULT_THREADS = 2
 SCHEMA_MIN_TOKENS = 192  # a JSON reply cut by max_tokens is unparseable: keep slack
+# Min-p sampling: drop every token less likely than MIN_P times the likeliest one (llama.cpp's
+# default is 0.05). At 0.2 the sampling tails of a small model are cut, where its incoherent
+# moves live (the 0.5B proposing its own reservation, accepting past it), while temperature
+# still varies the moves: benchmarks/README.md, *coherence*. The same for every condition.
+MIN_P = 0.2
 
 
 @dataclass
@@ -98,7 +103,8 @@ def _load(model_name: str, n_ctx: int, n_threads: int, n_batch: int) -> _Loaded:
             n_batch=n_batch,
             verbose=False,  # llama.cpp's load chatter would drown the transcript
         )
-        fingerprint = f"llama-cpp-python-{llama_cpp.__version__}:{spec.sha256[:12]}"
+        sampler = ",".join(f"{k}={v}" for k, v in sorted(EmbeddedLLM.sampling.items()))
+        fingerprint = f"llama-cpp-python-{llama_cpp.__version__}:{spec.sha256[:12]}:{sampler}"
         _LOADED[key] = _Loaded(llama, threading.Lock(), fingerprint)
         _stop_when_cancelled(_LOADED[key])
         return _LOADED[key]
@@ -134,6 +140,9 @@ class EmbeddedLLM:
     # changes the numerics): calls run one at a time, in a fixed order, so a seed
     # reproduces the run (see :func:`parley.llm.interface.serializes_calls`).
     serialize_calls = True
+    # Sampler settings beyond the request's temperature and seed: part of the cache key (an
+    # answer sampled otherwise is not this backend's answer) and of every call's fingerprint.
+    sampling = {"min_p": MIN_P}
 
     def __init__(
         self,
@@ -170,6 +179,7 @@ class EmbeddedLLM:
         kwargs: dict[str, Any] = {
             "messages": request.chat(),
             "temperature": request.temperature,
+            **self.sampling,
             "max_tokens": request.max_tokens,
             "seed": request.seed,
         }

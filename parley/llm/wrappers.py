@@ -36,9 +36,11 @@ class LLMWrapper:
         self.backend = inner.backend
         self.supports_reasoning = inner.supports_reasoning
         # Optional faces of a backend (a provider profile's name; why reasoning cannot be
-        # turned off): absent on fakes and the embedded model.
+        # turned off; its fixed sampler settings): absent where they do not apply.
         self.profile: str = getattr(inner, "profile", inner.backend)
         self.reasoning_refusal: str | None = getattr(inner, "reasoning_refusal", None)
+        # Sampler settings a backend fixes beyond the request (the embedded model's min_p).
+        self.sampling: dict[str, float] = dict(getattr(inner, "sampling", {}))
         self.serialize_calls = serializes_calls(inner)
 
     async def acomplete(self, request: Request) -> Completion:
