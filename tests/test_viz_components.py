@@ -7,10 +7,12 @@ outcome, the metrics, the figures, and the one-line messages that replace traceb
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -194,7 +196,14 @@ def test_live_panel_steps_resets_and_plays_to_the_end():
 
 
 def test_a_slow_round_runs_off_the_ui_thread():
-    slow = PuppetLLM(negotiator_responder, latency=2.0)
+    release = threading.Event()  # the round's calls wait until the test has checked the page
+
+    class Held(PuppetLLM):
+        async def acomplete(self, request):
+            await asyncio.to_thread(release.wait, 30)
+            return await super().acomplete(request)
+
+    slow = Held(negotiator_responder)
 
     def factory(**kwargs):
         return NegotiationModel(**kwargs, llm=slow)
@@ -209,6 +218,7 @@ def test_a_slow_round_runs_off_the_ui_thread():
     rc.find(v.Checkbox).widget.v_model = True
     assert rc.find(v.Checkbox).widget.v_model is True
     assert round_counter(box) == "Round 0 of 10"
+    release.set()
     wait_for(lambda: round_counter(box) == "Round 1 of 10", timeout=20)
     wait_for(lambda: "in progress" not in page_text(box))
     rc.close()
