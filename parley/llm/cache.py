@@ -3,8 +3,8 @@
 The key is the sha256 of the model's name and backend, every field of the
 :class:`~parley.llm.interface.Request` (messages, max_tokens, temperature, seed, schema,
 reasoning effort, sample index) and the sampler settings the backend fixes (the embedded
-model's min_p). The whole :class:`Completion` is stored, so a replayed
-run is bit-identical to the recorded one; replayed completions carry ``cached=True``.
+model's min_p). The whole :class:`Completion` is stored, so a replayed run is bit-identical
+to the recorded one; replayed completions carry ``cached=True``.
 
 The file uses SQLite's write-ahead log and one statement per write, so several processes
 of a sweep can share it safely. Only successful calls are stored: a failure is not an

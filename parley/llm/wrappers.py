@@ -36,10 +36,10 @@ class LLMWrapper:
         self.backend = inner.backend
         self.supports_reasoning = inner.supports_reasoning
         # Optional faces of a backend (a provider profile's name; why reasoning cannot be
-        # turned off; its fixed sampler settings): absent where they do not apply.
+        # turned off; the sampler settings it fixes beyond the request, such as the embedded
+        # model's min_p): absent where they do not apply.
         self.profile: str = getattr(inner, "profile", inner.backend)
         self.reasoning_refusal: str | None = getattr(inner, "reasoning_refusal", None)
-        # Sampler settings a backend fixes beyond the request (the embedded model's min_p).
         self.sampling: dict[str, float] = dict(getattr(inner, "sampling", {}))
         self.serialize_calls = serializes_calls(inner)
 
