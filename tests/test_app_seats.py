@@ -55,6 +55,23 @@ def button(rc, label: str):
     return rc.find(v.Btn, children=[label]).widget
 
 
+def send(rc, timeout: float = 10.0) -> None:
+    """Click "Send move" once the form's button has its handler.
+
+    The form is re-drawn from the round's thread (a turn opens, an action is chosen), and a
+    button found mid-draw has no click handler yet; a person only ever sees it drawn.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            button(rc, "Send move").click()
+            return
+        except ValueError as err:  # "'click' not found in widget": drawn, not yet wired
+            if "not found in widget" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class Models:
     """A factory that keeps the models the page builds (to check what reached them)."""
 
@@ -119,7 +136,7 @@ def test_a_move_from_the_form_reaches_the_model_and_a_refused_one_is_asked_again
     rc.find(v.Select, label="Action").widget.v_model = "concede"
     value = rc.find(v.TextField, label="Value % (0–100, step 1)").widget
     value.v_model = "2"
-    button(rc, "Send move").click()
+    send(rc)
     wait_for(lambda: "Not accepted: concede to 2 does not move toward the others" in text_of(box))
     assert not models.last.history  # the round still waits for city
     # a value off the coarse grid, typed between two steps: sent snapped to the issue's step
@@ -127,7 +144,7 @@ def test_a_move_from_the_form_reaches_the_model_and_a_refused_one_is_asked_again
     rc.find(v.TextField, label="Value % (0–100, step 1)").widget.v_model = "47.4"
     wait_for(lambda: "Sent as 47" in text_of(box))
     rc.find(v.TextField, label="Public message (optional)").widget.v_model = "Meet me here"
-    button(rc, "Send move").click()
+    send(rc)
     wait_for(lambda: "Round 1 of 10" in text_of(box))
     move = city_move(models.last, 1)
     assert move.action.kind == "propose" and move.action.value == 47.0
@@ -178,7 +195,7 @@ def test_pause_while_a_person_is_to_move_ends_play_after_that_round_and_reset_is
     button(rc, "❚❚ Pause").click()
     wait_for(lambda: "paused after this turn" in text_of(box))
     rc.find(v.Select, label="Action").widget.v_model = "hold"
-    button(rc, "Send move").click()  # the turn in progress still takes the move
+    send(rc)  # the turn in progress still takes the move
     wait_for(lambda: "Round 1 of 10" in text_of(box))
     time.sleep(0.5)
     assert "Your move · round 2" not in text_of(box) and len(models.last.history) == 1
@@ -203,7 +220,7 @@ def test_play_goes_on_round_after_round_as_the_person_moves():
     for k in (1, 2, 3):
         wait_for(lambda k=k: f"Your move · round {k}" in text_of(box))
         rc.find(v.Select, label="Action").widget.v_model = "hold"
-        button(rc, "Send move").click()
+        send(rc)
     wait_for(lambda: "The negotiation has ended" in text_of(box))
     assert [city_move(models.last, k).action.kind for k in (1, 2, 3)] == ["hold"] * 3
     assert models.last.outcome.kind == "authority_decision"  # the deadline
@@ -263,17 +280,17 @@ def test_the_form_offers_the_issues_whole_grid_and_the_coarse_values_as_quick_ch
     assert (slider.min, slider.max, slider.step) == (0, 100, 1)
     assert slider.v_model == 50  # the seat's own position
     slider.v_model = 63
-    button(rc, "Send move").click()
+    send(rc)
     assert sent[-1].kind == "propose" and sent[-1].value == 63.0
     quick = rc.find(v.Select, label="Quick values").widget
     assert quick.items == [f"{g:g}" for g in state.grid]
     quick.v_model = "35"
     assert rc.find(v.Slider).widget.v_model == 35
-    button(rc, "Send move").click()
+    send(rc)
     assert sent[-1].value == 35.0
     # Out of range: not moved into it; the grammar refuses it and says why.
     rc.find(v.TextField, label="Value % (0–100, step 1)").widget.v_model = "150"
-    button(rc, "Send move").click()
+    send(rc)
     assert sent[-1].value == 150.0
     rc.close()
 
