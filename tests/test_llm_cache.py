@@ -155,16 +155,8 @@ def test_a_backends_fixed_sampler_settings_take_part_in_the_key():
     plain = cache_key("m", "embedded", base)
     assert cache_key("m", "embedded", base, {}) == plain
     tight, loose = ({"min_p": p} for p in (0.2, 0.05))
-    assert (
-        len(
-            {
-                plain,
-                cache_key("m", "embedded", base, tight),
-                cache_key("m", "embedded", base, loose),
-            }
-        )
-        == 3
-    )
+    keys = {plain, cache_key("m", "embedded", base, tight), cache_key("m", "embedded", base, loose)}
+    assert len(keys) == 3
 
     class Sampled(ScriptedLLM):
         sampling = tight

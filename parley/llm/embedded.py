@@ -34,6 +34,10 @@ SCHEMA_MIN_TOKENS = 192  # a JSON reply cut by max_tokens is unparseable: keep s
 # moves live (the 0.5B proposing its own reservation, accepting past it), while temperature
 # still varies the moves: benchmarks/README.md, *coherence*. The same for every condition.
 MIN_P = 0.2
+#: Sampler settings the backend fixes beyond the request's temperature and seed: part of the
+#: cache key (an answer sampled otherwise is not this backend's answer) and of every call's
+#: fingerprint.
+SAMPLING: dict[str, float] = {"min_p": MIN_P}
 
 
 @dataclass
@@ -103,7 +107,7 @@ def _load(model_name: str, n_ctx: int, n_threads: int, n_batch: int) -> _Loaded:
             n_batch=n_batch,
             verbose=False,  # llama.cpp's load chatter would drown the transcript
         )
-        sampler = ",".join(f"{k}={v}" for k, v in sorted(EmbeddedLLM.sampling.items()))
+        sampler = ",".join(f"{k}={v}" for k, v in sorted(SAMPLING.items()))
         fingerprint = f"llama-cpp-python-{llama_cpp.__version__}:{spec.sha256[:12]}:{sampler}"
         _LOADED[key] = _Loaded(llama, threading.Lock(), fingerprint)
         _stop_when_cancelled(_LOADED[key])
@@ -140,9 +144,7 @@ class EmbeddedLLM:
     # changes the numerics): calls run one at a time, in a fixed order, so a seed
     # reproduces the run (see :func:`parley.llm.interface.serializes_calls`).
     serialize_calls = True
-    # Sampler settings beyond the request's temperature and seed: part of the cache key (an
-    # answer sampled otherwise is not this backend's answer) and of every call's fingerprint.
-    sampling = {"min_p": MIN_P}
+    sampling = SAMPLING
 
     def __init__(
         self,
